@@ -1,0 +1,101 @@
+// The narrow interface the algorithm is written against. The algorithm (preconditioning, interval
+// tracking, coupled steps, solves, Gram path) lives once in runtime/*.cpp; a backend only moves and
+// multiplies numbers. CPU: CBLAS/LAPACKE (runtime/cpu). GPU: cuBLASLt plus a few kernels (runtime/cuda).
+//
+// Conventions
+// - Matrices are column-major, in the backend's memory (host for CPU, device for CUDA), stored in the
+//   backend's storage dtype. A `Mat` is a batch of `batch` equally shaped matrices, `stride` elements
+//   apart (stride >= ld * cols when batch > 1). Every operation applies to all batch members at once.
+// - Scalars that differ per batch member (polynomial coefficients, scalings) are passed as host spans
+//   of length `batch` (or length 1, broadcast to all members).
+// - Reductions do not return values: they write one double per batch member into a numbered scalar
+//   slot; `fetch_scalars()` brings every slot to the host at once (one synchronisation on a GPU).
+//   The algorithm batches its questions so that a step needs at most one fetch.
+// - Operations are ordered as issued (a CUDA backend issues everything on its one stream).
+// - Violated preconditions (shapes, null pointers) throw pe::Error; nothing is undefined behaviour.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pe/types.hpp"
+
+namespace pe::detail {
+
+struct Mat {
+  void* data = nullptr;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  std::int64_t ld = 0;      // leading dimension (>= rows)
+  std::int64_t batch = 1;
+  std::int64_t stride = 0;  // elements between batch members
+};
+
+enum class Op { N, T };
+
+// Host-side view used to move data in and out of a backend (with conversion to/from its dtype).
+struct HostMat {
+  void* data = nullptr;
+  DType dtype = DType::f64;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  std::int64_t ld = 0;
+  std::int64_t batch = 1;
+  std::int64_t stride = 0;
+  Layout layout = Layout::col_major;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;          // "cpu", "cuda"
+  virtual DType storage() const = 0;             // dtype matrices are stored in
+  virtual ComputeMode compute() const = 0;       // how GEMMs accumulate (e.g. tf32 on fp32 storage)
+
+  // Workspace: a rows x cols x batch matrix in the backend's storage, owned by the backend and
+  // released when the backend is destroyed. The algorithm allocates all it needs before iterating.
+  virtual Mat allocate(std::int64_t rows, std::int64_t cols, std::int64_t batch) = 0;
+
+  // Moves between host views and backend matrices, converting dtype and layout.
+  virtual void upload(const HostMat& src, Mat& dst) = 0;
+  virtual void download(const Mat& src, const HostMat& dst) = 0;
+  virtual void copy(const Mat& src, Mat& dst) = 0;
+
+  // C <- alpha * op(A) op(B) + beta * C (uniform alpha/beta; accumulation per compute()).
+  virtual void gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b, double beta, Mat& c) = 0;
+
+  // C <- alpha[k] * A + beta[k] * B + gamma[k] * I for batch member k. A or B may be null (term
+  // skipped); C may alias A or B. Forms q(Y) = a I + b Y + c Y^2 without a GEMM.
+  virtual void axpby_identity(std::span<const double> alpha, const Mat* a, std::span<const double> beta,
+                              const Mat* b, std::span<const double> gamma, Mat& c) = 0;
+
+  // M <- s[k] * M.
+  virtual void scale(std::span<const double> s, Mat& m) = 0;
+  // M <- diag(left) M diag(right); left/right are vectors stored as rows x 1 / cols x 1 Mats (batched).
+  virtual void diag_scale(const Mat* left, Mat& m, const Mat* right) = 0;
+  // M <- s[k] * I.
+  virtual void set_identity(std::span<const double> s, Mat& m) = 0;
+  // M <- (M + M^T) / 2 (square).
+  virtual void symmetrize(Mat& m) = 0;
+  // M <- M + shift[k] * I (square).
+  virtual void add_diagonal(std::span<const double> shift, Mat& m) = 0;
+  // out (n x 1 per member) <- diagonal of M; for scaling modes that need it on the device.
+  virtual void extract_diagonal(const Mat& m, Mat& out) = 0;
+
+  // Reductions into scalar slots (one double per batch member).
+  virtual void trace(const Mat& m, int slot) = 0;
+  virtual void max_abs_row_sum(const Mat& m, int slot) = 0;        // infinity norm
+  // Gershgorin enclosure of a symmetric matrix: lower = min_i (m_ii - sum_{j!=i} |m_ij|), upper = max_i (m_ii + ...).
+  virtual void gershgorin(const Mat& m, int lower_slot, int upper_slot) = 0;
+  virtual void frobenius_norm(const Mat& m, int slot) = 0;
+  virtual void count_nonfinite(const Mat& m, int slot) = 0;
+  // Infinity norm of M - I, the cheap rigorous bound of max |1 - lambda(M)| for symmetric M.
+  virtual void max_abs_row_sum_minus_identity(const Mat& m, int slot) = 0;
+  // All slots written since the last fetch, indexed [slot][batch member]; slots never written are empty.
+  virtual std::vector<std::vector<double>> fetch_scalars() = 0;
+};
+
+}  // namespace pe::detail
