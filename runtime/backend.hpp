@@ -96,6 +96,18 @@ class Backend {
   virtual void max_abs_row_sum_minus_identity(const Mat& m, int slot) = 0;
   // All slots written since the last fetch, indexed [slot][batch member]; slots never written are empty.
   virtual std::vector<std::vector<double>> fetch_scalars() = 0;
+
+  // R <- B - A X with accumulation one level above the storage (double for fp32 on the CPU, fp32 for
+  // bf16/fp16 on the GPU): the residual of iterative refinement must be more accurate than the apply.
+  virtual void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) = 0;
+
+  // Exact references used by the fallbacks, computed in double whatever the storage:
+  // X <- A^{-1/p} for symmetric A through an eigendecomposition (LAPACK dsyevd / cuSOLVER syevd).
+  // Returns false (X untouched) when A is not numerically positive definite.
+  virtual bool exact_inverse_root(const Mat& a, int p, Mat& x) = 0;
+  // X <- A^{-1} B through LU with partial pivoting (LAPACK dgetrf/dgetrs / cuSOLVER getrf/getrs).
+  // Returns false (X untouched) when A is singular to working precision.
+  virtual bool exact_solve(const Mat& a, const Mat& b, Mat& x) = 0;
 };
 
 }  // namespace pe::detail
