@@ -1,0 +1,488 @@
+// The CPU backend: CBLAS (OpenBLAS) for products, LAPACKE for the exact references, plain loops for the
+// O(n^2) elementwise work. One class template for float and double storage.
+#include <cblas.h>
+#include <lapacke.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend_factory.hpp"
+#include "pe/types.hpp"
+
+namespace pe::detail {
+namespace {
+
+std::string describe(const char* what, const Mat& m) {
+  return std::string(what) + " (" + std::to_string(m.rows) + " x " + std::to_string(m.cols) + ", ld " +
+         std::to_string(m.ld) + ", batch " + std::to_string(m.batch) + ")";
+}
+
+void check_mat(const char* what, const Mat& m) {
+  if (m.data == nullptr) throw Error(std::string("backend: ") + what + " has a null data pointer");
+  if (m.rows < 0 || m.cols < 0 || m.batch < 1) throw Error("backend: bad shape of " + describe(what, m));
+  if (m.ld < std::max<std::int64_t>(1, m.rows))
+    throw Error("backend: leading dimension below rows for " + describe(what, m));
+  if (m.batch > 1 && m.stride < m.ld * m.cols)
+    throw Error("backend: batch stride " + std::to_string(m.stride) + " overlaps members of " + describe(what, m));
+}
+
+void check_same_shape(const char* a_name, const Mat& a, const char* b_name, const Mat& b) {
+  if (a.rows != b.rows || a.cols != b.cols || a.batch != b.batch)
+    throw Error(std::string("backend: shape mismatch between ") + describe(a_name, a) + " and " + describe(b_name, b));
+}
+
+void check_square(const char* what, const Mat& m) {
+  if (m.rows != m.cols) throw Error("backend: expected a square matrix, got " + describe(what, m));
+}
+
+// Per-member scalar: a span of length 1 broadcasts.
+double member(std::span<const double> s, std::int64_t k, const char* what) {
+  if (s.empty()) throw Error(std::string("backend: empty scalar span ") + what);
+  return s.size() == 1 ? s[0] : s[static_cast<std::size_t>(k)];
+}
+
+void check_span(std::span<const double> s, std::int64_t batch, const char* what) {
+  if (s.size() != 1 && s.size() != static_cast<std::size_t>(batch))
+    throw Error(std::string("backend: scalar span ") + what + " has length " + std::to_string(s.size()) +
+                ", expected 1 or the batch count " + std::to_string(batch));
+}
+
+template <class T>
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+               const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasColMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k),
+                alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  } else {
+    cblas_dgemm(CblasColMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k),
+                alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  }
+}
+
+template <class T>
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  DType storage() const override { return std::is_same_v<T, float> ? DType::f32 : DType::f64; }
+  ComputeMode compute() const override { return ComputeMode::native; }
+
+  Mat allocate(std::int64_t rows, std::int64_t cols, std::int64_t batch) override {
+    if (rows < 0 || cols < 0 || batch < 1)
+      throw Error("backend: cannot allocate " + std::to_string(rows) + " x " + std::to_string(cols) + " x " +
+                  std::to_string(batch));
+    const std::int64_t ld = std::max<std::int64_t>(1, rows);
+    const std::int64_t stride = ld * cols;
+    auto& buf = buffers_.emplace_back(static_cast<std::size_t>(std::max<std::int64_t>(1, stride * batch)), T(0));
+    return Mat{buf.data(), rows, cols, ld, batch, stride};
+  }
+
+  void upload(const HostMat& src, Mat& dst) override {
+    check_mat("upload destination", dst);
+    check_host(src, dst, "upload");
+    for (std::int64_t k = 0; k < dst.batch; ++k)
+      for (std::int64_t j = 0; j < dst.cols; ++j)
+        for (std::int64_t i = 0; i < dst.rows; ++i) at(dst, k, i, j) = static_cast<T>(host_get(src, k, i, j));
+  }
+
+  void download(const Mat& src, const HostMat& dst) override {
+    check_mat("download source", src);
+    check_host(dst, src, "download");
+    for (std::int64_t k = 0; k < src.batch; ++k)
+      for (std::int64_t j = 0; j < src.cols; ++j)
+        for (std::int64_t i = 0; i < src.rows; ++i) host_set(dst, k, i, j, static_cast<double>(at(src, k, i, j)));
+  }
+
+  void copy(const Mat& src, Mat& dst) override {
+    check_mat("copy source", src);
+    check_mat("copy destination", dst);
+    check_same_shape("copy source", src, "copy destination", dst);
+    for (std::int64_t k = 0; k < src.batch; ++k)
+      for (std::int64_t j = 0; j < src.cols; ++j)
+        std::memcpy(&at(dst, k, 0, j), &at(src, k, 0, j), sizeof(T) * static_cast<std::size_t>(src.rows));
+  }
+
+  void gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b, double beta, Mat& c) override {
+    check_mat("gemm A", a);
+    check_mat("gemm B", b);
+    check_mat("gemm C", c);
+    const std::int64_t m = op_a == Op::N ? a.rows : a.cols;
+    const std::int64_t ka = op_a == Op::N ? a.cols : a.rows;
+    const std::int64_t kb = op_b == Op::N ? b.rows : b.cols;
+    const std::int64_t n = op_b == Op::N ? b.cols : b.rows;
+    if (m != c.rows || n != c.cols || ka != kb)
+      throw Error("backend: gemm shapes do not match: " + describe("A", a) + ", " + describe("B", b) + ", " +
+                  describe("C", c));
+    for (const Mat* x : {&a, &b})
+      if (x->batch != c.batch && x->batch != 1)
+        throw Error("backend: gemm operand batch " + std::to_string(x->batch) + " is neither 1 nor C's batch " +
+                    std::to_string(c.batch));
+    if (a.data == c.data || b.data == c.data) throw Error("backend: gemm output must not alias an input");
+    for (std::int64_t k = 0; k < c.batch; ++k) {
+      const T* pa = static_cast<const T*>(a.data) + (a.batch == 1 ? 0 : k * a.stride);
+      const T* pb = static_cast<const T*>(b.data) + (b.batch == 1 ? 0 : k * b.stride);
+      T* pc = static_cast<T*>(c.data) + k * c.stride;
+      if (m == 0 || n == 0) continue;
+      blas_gemm<T>(op_a == Op::N ? CblasNoTrans : CblasTrans, op_b == Op::N ? CblasNoTrans : CblasTrans, m, n, ka,
+                   static_cast<T>(alpha), pa, a.ld, pb, b.ld, static_cast<T>(beta), pc, c.ld);
+    }
+  }
+
+  void axpby_identity(std::span<const double> alpha, const Mat* a, std::span<const double> beta, const Mat* b,
+                      std::span<const double> gamma, Mat& c) override {
+    check_mat("axpby_identity C", c);
+    check_span(gamma, c.batch, "gamma");
+    if (a) {
+      check_mat("axpby_identity A", *a);
+      check_same_shape("A", *a, "C", c);
+      check_span(alpha, c.batch, "alpha");
+    }
+    if (b) {
+      check_mat("axpby_identity B", *b);
+      check_same_shape("B", *b, "C", c);
+      check_span(beta, c.batch, "beta");
+    }
+    for (std::int64_t k = 0; k < c.batch; ++k) {
+      const T al = a ? static_cast<T>(member(alpha, k, "alpha")) : T(0);
+      const T be = b ? static_cast<T>(member(beta, k, "beta")) : T(0);
+      const T ga = static_cast<T>(member(gamma, k, "gamma"));
+      for (std::int64_t j = 0; j < c.cols; ++j)
+        for (std::int64_t i = 0; i < c.rows; ++i) {
+          T v = i == j ? ga : T(0);
+          if (a) v += al * at(*a, k, i, j);
+          if (b) v += be * at(*b, k, i, j);
+          at(c, k, i, j) = v;
+        }
+    }
+  }
+
+  void scale(std::span<const double> s, Mat& m) override {
+    check_mat("scale M", m);
+    check_span(s, m.batch, "s");
+    for (std::int64_t k = 0; k < m.batch; ++k) {
+      const T f = static_cast<T>(member(s, k, "s"));
+      for_each(m, k, [f](T& v, std::int64_t, std::int64_t) { v *= f; });
+    }
+  }
+
+  void diag_scale(const Mat* left, Mat& m, const Mat* right) override {
+    check_mat("diag_scale M", m);
+    if (left && (left->rows != m.rows || left->cols != 1 || (left->batch != m.batch && left->batch != 1)))
+      throw Error("backend: diag_scale left vector " + describe("left", *left) + " does not fit " + describe("M", m));
+    if (right && (right->rows != m.cols || right->cols != 1 || (right->batch != m.batch && right->batch != 1)))
+      throw Error("backend: diag_scale right vector " + describe("right", *right) + " does not fit " +
+                  describe("M", m));
+    for (std::int64_t k = 0; k < m.batch; ++k) {
+      const T* l = left ? static_cast<const T*>(left->data) + (left->batch == 1 ? 0 : k * left->stride) : nullptr;
+      const T* r = right ? static_cast<const T*>(right->data) + (right->batch == 1 ? 0 : k * right->stride) : nullptr;
+      for_each(m, k, [l, r](T& v, std::int64_t i, std::int64_t j) {
+        if (l) v *= l[i];
+        if (r) v *= r[j];
+      });
+    }
+  }
+
+  void set_identity(std::span<const double> s, Mat& m) override {
+    check_mat("set_identity M", m);
+    check_span(s, m.batch, "s");
+    for (std::int64_t k = 0; k < m.batch; ++k) {
+      const T f = static_cast<T>(member(s, k, "s"));
+      for_each(m, k, [f](T& v, std::int64_t i, std::int64_t j) { v = i == j ? f : T(0); });
+    }
+  }
+
+  void symmetrize(Mat& m) override {
+    check_mat("symmetrize M", m);
+    check_square("symmetrize M", m);
+    for (std::int64_t k = 0; k < m.batch; ++k)
+      for (std::int64_t j = 0; j < m.cols; ++j)
+        for (std::int64_t i = j + 1; i < m.rows; ++i) {
+          const T v = (at(m, k, i, j) + at(m, k, j, i)) / T(2);
+          at(m, k, i, j) = v;
+          at(m, k, j, i) = v;
+        }
+  }
+
+  void add_diagonal(std::span<const double> shift, Mat& m) override {
+    check_mat("add_diagonal M", m);
+    check_square("add_diagonal M", m);
+    check_span(shift, m.batch, "shift");
+    for (std::int64_t k = 0; k < m.batch; ++k)
+      for (std::int64_t i = 0; i < m.rows; ++i) at(m, k, i, i) += static_cast<T>(member(shift, k, "shift"));
+  }
+
+  void extract_diagonal(const Mat& m, Mat& out) override {
+    check_mat("extract_diagonal M", m);
+    check_mat("extract_diagonal out", out);
+    check_square("extract_diagonal M", m);
+    if (out.rows != m.rows || out.cols != 1 || out.batch != m.batch)
+      throw Error("backend: extract_diagonal output " + describe("out", out) + " does not fit " + describe("M", m));
+    for (std::int64_t k = 0; k < m.batch; ++k)
+      for (std::int64_t i = 0; i < m.rows; ++i) at(out, k, i, 0) = at(m, k, i, i);
+  }
+
+  void trace(const Mat& m, int slot) override {
+    check_mat("trace M", m);
+    check_square("trace M", m);
+    reduce(slot, m, [&](std::int64_t k) {
+      double s = 0;
+      for (std::int64_t i = 0; i < m.rows; ++i) s += static_cast<double>(at(m, k, i, i));
+      return s;
+    });
+  }
+
+  void max_abs_row_sum(const Mat& m, int slot) override {
+    check_mat("max_abs_row_sum M", m);
+    reduce(slot, m, [&](std::int64_t k) { return max_row_sum(m, k, false); });
+  }
+
+  void gershgorin(const Mat& m, int lower_slot, int upper_slot) override {
+    check_mat("gershgorin M", m);
+    check_square("gershgorin M", m);
+    std::vector<double> lo(static_cast<std::size_t>(m.batch)), hi(lo.size());
+    std::vector<double> radius(static_cast<std::size_t>(m.rows));
+    for (std::int64_t k = 0; k < m.batch; ++k) {
+      std::fill(radius.begin(), radius.end(), 0.0);
+      for (std::int64_t j = 0; j < m.cols; ++j)
+        for (std::int64_t i = 0; i < m.rows; ++i)
+          if (i != j) radius[static_cast<std::size_t>(i)] += std::abs(static_cast<double>(at(m, k, i, j)));
+      double l = std::numeric_limits<double>::infinity(), h = -l;
+      for (std::int64_t i = 0; i < m.rows; ++i) {
+        const double d = static_cast<double>(at(m, k, i, i));
+        l = std::min(l, d - radius[static_cast<std::size_t>(i)]);
+        h = std::max(h, d + radius[static_cast<std::size_t>(i)]);
+        if (std::isnan(d) || std::isnan(radius[static_cast<std::size_t>(i)])) l = h = std::nan("");
+      }
+      lo[static_cast<std::size_t>(k)] = l;
+      hi[static_cast<std::size_t>(k)] = h;
+    }
+    slot_ref(lower_slot) = std::move(lo);
+    slot_ref(upper_slot) = std::move(hi);
+  }
+
+  void frobenius_norm(const Mat& m, int slot) override {
+    check_mat("frobenius_norm M", m);
+    reduce(slot, m, [&](std::int64_t k) {
+      double s = 0;
+      for_each_const(m, k, [&s](T v) { s += static_cast<double>(v) * static_cast<double>(v); });
+      return std::sqrt(s);
+    });
+  }
+
+  void count_nonfinite(const Mat& m, int slot) override {
+    check_mat("count_nonfinite M", m);
+    reduce(slot, m, [&](std::int64_t k) {
+      double count = 0;
+      for_each_const(m, k, [&count](T v) { count += std::isfinite(v) ? 0 : 1; });
+      return count;
+    });
+  }
+
+  void max_abs_row_sum_minus_identity(const Mat& m, int slot) override {
+    check_mat("max_abs_row_sum_minus_identity M", m);
+    check_square("max_abs_row_sum_minus_identity M", m);
+    reduce(slot, m, [&](std::int64_t k) { return max_row_sum(m, k, true); });
+  }
+
+  std::vector<std::vector<double>> fetch_scalars() override {
+    std::vector<std::vector<double>> out;
+    for (auto& [slot, values] : slots_) {
+      if (out.size() <= static_cast<std::size_t>(slot)) out.resize(static_cast<std::size_t>(slot) + 1);
+      out[static_cast<std::size_t>(slot)] = std::move(values);
+    }
+    slots_.clear();
+    return out;
+  }
+
+  void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) override {
+    check_mat("residual A", a);
+    check_mat("residual X", x);
+    check_mat("residual B", b);
+    check_mat("residual R", r);
+    check_same_shape("B", b, "R", r);
+    if (a.rows != b.rows || a.cols != x.rows || x.cols != b.cols || a.batch != r.batch || x.batch != r.batch)
+      throw Error("backend: residual shapes do not match: " + describe("A", a) + ", " + describe("X", x) + ", " +
+                  describe("B", b));
+    // Accumulate in double whatever the storage (one level above fp32).
+    for (std::int64_t k = 0; k < r.batch; ++k) {
+      std::vector<double> da = to_double(a, k), dx = to_double(x, k), db = to_double(b, k);
+      if (a.rows > 0 && b.cols > 0)
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(a.rows),
+                    static_cast<blasint>(b.cols), static_cast<blasint>(a.cols), -1.0, da.data(),
+                    static_cast<blasint>(std::max<std::int64_t>(1, a.rows)), dx.data(),
+                    static_cast<blasint>(std::max<std::int64_t>(1, x.rows)), 1.0, db.data(),
+                    static_cast<blasint>(std::max<std::int64_t>(1, b.rows)));
+      from_double(db, r, k);
+    }
+  }
+
+  bool exact_inverse_root(const Mat& a, int p, Mat& x) override {
+    check_mat("exact_inverse_root A", a);
+    check_mat("exact_inverse_root X", x);
+    check_square("exact_inverse_root A", a);
+    check_same_shape("A", a, "X", x);
+    if (p < 1) throw Error("backend: exact_inverse_root needs p >= 1, got " + std::to_string(p));
+    const std::int64_t n = a.rows;
+    std::vector<std::vector<double>> results;
+    for (std::int64_t k = 0; k < a.batch; ++k) {
+      std::vector<double> q = to_double(a, k), w(static_cast<std::size_t>(n));
+      if (n == 0) {
+        results.push_back({});
+        continue;
+      }
+      const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', static_cast<lapack_int>(n), q.data(),
+                                             static_cast<lapack_int>(n), w.data());
+      if (info != 0) return false;
+      // Numerically positive definite: the smallest eigenvalue must stand above the eigensolver's own
+      // backward error (about n * eps * |lambda_max|), else its -1/p power is noise.
+      const double lambda_max = std::max(std::abs(w.front()), std::abs(w.back()));
+      if (!(w.front() > static_cast<double>(n) * std::numeric_limits<double>::epsilon() * lambda_max)) return false;
+      std::vector<double> qs(q);  // Q diag(lambda^{-1/(2p)}), then X = (Q D)(Q D)^T
+      for (std::int64_t j = 0; j < n; ++j) {
+        const double f = std::pow(w[static_cast<std::size_t>(j)], -0.5 / p);
+        for (std::int64_t i = 0; i < n; ++i) qs[static_cast<std::size_t>(i + j * n)] *= f;
+      }
+      std::vector<double> out(static_cast<std::size_t>(n * n));
+      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(n),
+                  static_cast<blasint>(n), 1.0, qs.data(), static_cast<blasint>(n), qs.data(),
+                  static_cast<blasint>(n), 0.0, out.data(), static_cast<blasint>(n));
+      results.push_back(std::move(out));
+    }
+    for (std::int64_t k = 0; k < a.batch; ++k) from_double(results[static_cast<std::size_t>(k)], x, k);
+    return true;
+  }
+
+  bool exact_solve(const Mat& a, const Mat& b, Mat& x) override {
+    check_mat("exact_solve A", a);
+    check_mat("exact_solve B", b);
+    check_mat("exact_solve X", x);
+    check_square("exact_solve A", a);
+    check_same_shape("B", b, "X", x);
+    if (a.rows != b.rows || a.batch != b.batch)
+      throw Error("backend: exact_solve shapes do not match: " + describe("A", a) + ", " + describe("B", b));
+    const std::int64_t n = a.rows;
+    std::vector<std::vector<double>> results;
+    for (std::int64_t k = 0; k < a.batch; ++k) {
+      std::vector<double> lu = to_double(a, k), rhs = to_double(b, k);
+      std::vector<lapack_int> piv(static_cast<std::size_t>(std::max<std::int64_t>(1, n)));
+      if (n > 0 && b.cols > 0) {
+        if (LAPACKE_dgetrf(LAPACK_COL_MAJOR, static_cast<lapack_int>(n), static_cast<lapack_int>(n), lu.data(),
+                           static_cast<lapack_int>(n), piv.data()) != 0)
+          return false;
+        if (LAPACKE_dgetrs(LAPACK_COL_MAJOR, 'N', static_cast<lapack_int>(n), static_cast<lapack_int>(b.cols),
+                           lu.data(), static_cast<lapack_int>(n), piv.data(), rhs.data(),
+                           static_cast<lapack_int>(n)) != 0)
+          return false;
+      }
+      results.push_back(std::move(rhs));
+    }
+    for (std::int64_t k = 0; k < a.batch; ++k) from_double(results[static_cast<std::size_t>(k)], x, k);
+    return true;
+  }
+
+ private:
+  static T& at(const Mat& m, std::int64_t k, std::int64_t i, std::int64_t j) {
+    return static_cast<T*>(m.data)[k * m.stride + i + j * m.ld];
+  }
+  template <class F>
+  static void for_each(Mat& m, std::int64_t k, F&& f) {
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      for (std::int64_t i = 0; i < m.rows; ++i) f(at(m, k, i, j), i, j);
+  }
+  template <class F>
+  static void for_each_const(const Mat& m, std::int64_t k, F&& f) {
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      for (std::int64_t i = 0; i < m.rows; ++i) f(at(m, k, i, j));
+  }
+  static double max_row_sum(const Mat& m, std::int64_t k, bool minus_identity) {
+    std::vector<double> sums(static_cast<std::size_t>(m.rows), 0.0);
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      for (std::int64_t i = 0; i < m.rows; ++i)
+        sums[static_cast<std::size_t>(i)] +=
+            std::abs(static_cast<double>(at(m, k, i, j)) - (minus_identity && i == j ? 1.0 : 0.0));
+    double best = 0;
+    for (double s : sums) best = std::isnan(s) ? s : std::max(best, s);
+    return best;
+  }
+  static std::vector<double> to_double(const Mat& m, std::int64_t k) {
+    std::vector<double> out(static_cast<std::size_t>(std::max<std::int64_t>(1, m.rows * m.cols)));
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      for (std::int64_t i = 0; i < m.rows; ++i)
+        out[static_cast<std::size_t>(i + j * m.rows)] = static_cast<double>(at(m, k, i, j));
+    return out;
+  }
+  static void from_double(const std::vector<double>& v, Mat& m, std::int64_t k) {
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      for (std::int64_t i = 0; i < m.rows; ++i) at(m, k, i, j) = static_cast<T>(v[static_cast<std::size_t>(i + j * m.rows)]);
+  }
+
+  static void check_host(const HostMat& h, const Mat& m, const char* what) {
+    if (h.data == nullptr) throw Error(std::string("backend: ") + what + " host matrix has a null data pointer");
+    if (h.dtype != DType::f32 && h.dtype != DType::f64)
+      throw Error(std::string("backend: ") + what + " host dtype " + to_string(h.dtype) +
+                  " is not supported by the CPU backend (expected f32 or f64)");
+    if (h.rows != m.rows || h.cols != m.cols || h.batch != m.batch)
+      throw Error(std::string("backend: ") + what + " host matrix shape " + std::to_string(h.rows) + " x " +
+                  std::to_string(h.cols) + " x " + std::to_string(h.batch) + " does not match " + describe("it", m));
+    const std::int64_t inner = h.layout == Layout::col_major ? h.rows : h.cols;
+    if (h.ld < std::max<std::int64_t>(1, inner))
+      throw Error(std::string("backend: ") + what + " host leading dimension " + std::to_string(h.ld) +
+                  " is below " + std::to_string(inner));
+    const std::int64_t outer = h.layout == Layout::col_major ? h.cols : h.rows;
+    if (h.batch > 1 && h.stride < h.ld * outer)
+      throw Error(std::string("backend: ") + what + " host batch stride " + std::to_string(h.stride) +
+                  " overlaps members");
+  }
+  static std::int64_t host_index(const HostMat& h, std::int64_t k, std::int64_t i, std::int64_t j) {
+    return k * h.stride + (h.layout == Layout::col_major ? i + j * h.ld : i * h.ld + j);
+  }
+  static double host_get(const HostMat& h, std::int64_t k, std::int64_t i, std::int64_t j) {
+    const std::int64_t idx = host_index(h, k, i, j);
+    return h.dtype == DType::f32 ? static_cast<double>(static_cast<const float*>(h.data)[idx])
+                                 : static_cast<const double*>(h.data)[idx];
+  }
+  static void host_set(const HostMat& h, std::int64_t k, std::int64_t i, std::int64_t j, double v) {
+    const std::int64_t idx = host_index(h, k, i, j);
+    if (h.dtype == DType::f32)
+      static_cast<float*>(h.data)[idx] = static_cast<float>(v);
+    else
+      static_cast<double*>(h.data)[idx] = v;
+  }
+
+  std::vector<double>& slot_ref(int slot) {
+    if (slot < 0) throw Error("backend: negative scalar slot " + std::to_string(slot));
+    return slots_[slot];
+  }
+  template <class F>
+  void reduce(int slot, const Mat& m, F&& f) {
+    std::vector<double> values(static_cast<std::size_t>(m.batch));
+    for (std::int64_t k = 0; k < m.batch; ++k) values[static_cast<std::size_t>(k)] = f(k);
+    slot_ref(slot) = std::move(values);
+  }
+
+  std::list<std::vector<T>> buffers_;
+  std::map<int, std::vector<double>> slots_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(DType storage, ComputeMode compute) {
+  if (compute != ComputeMode::native)
+    throw Error("the CPU backend supports only compute mode native (tf32 needs the CUDA backend)");
+  switch (storage) {
+    case DType::f32:
+      return std::make_unique<CpuBackend<float>>();
+    case DType::f64:
+      return std::make_unique<CpuBackend<double>>();
+    default:
+      throw Error(std::string("the CPU backend stores f32 or f64, not ") + to_string(storage));
+  }
+}
+
+}  // namespace pe::detail

@@ -1,0 +1,63 @@
+#include "interval.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace pe::detail {
+
+StepChoice choose_step(const OwnedBucketTable& table, DType storage, Interval current) {
+  if (!(current.lo > 0 && current.lo <= current.hi && current.hi <= 1 + table.eta))
+    throw Error("internal: interval [" + std::to_string(current.lo) + ", " + std::to_string(current.hi) +
+                "] is outside what the tables certify (0 < lo <= hi <= 1 + eta)");
+  const auto& entries = table.entries;
+  // Largest l_edge <= lo: upper_bound gives the first edge > lo.
+  auto it = std::upper_bound(entries.begin(), entries.end(), current.lo,
+                             [](double l, const BucketEntry& e) { return l < e.l_edge; });
+  const BucketEntry& e = it == entries.begin() ? entries.front() : *std::prev(it);
+  StepChoice c;
+  c.entry = &e;
+  const bool f32 = storage == DType::f32;
+  for (int i = 0; i < 3; ++i) c.coeff[i] = f32 ? static_cast<double>(e.coeff_f32[i]) : e.coeff_f64[i];
+  double lo = f32 ? e.image_lo_f32 : e.image_lo_f64;
+  double hi = f32 ? e.image_hi_f32 : e.image_hi_f64;
+  if (current.lo < e.l_edge) lo = std::min(lo, current.lo);  // G1: below the edge, phi(y) >= y
+  if (current.hi > 1) hi *= std::max(1.0, e.overshoot);  // G3: phi([1, 1 + eta]) <= overshoot * image_hi
+  c.image = {lo, hi};
+  return c;
+}
+
+double interval_bound(Interval iv) { return std::max(1 - iv.lo, iv.hi - 1); }
+
+Interval normalized(Interval iv) { return {iv.lo / iv.hi, 1.0}; }
+
+int steps_to_target(const OwnedBucketTable& table, DType storage, Interval start, double target, int limit,
+                    double* predicted_bound) {
+  Interval cur = start;
+  double bound = interval_bound(cur);
+  for (int r = 1; r <= limit; ++r) {
+    const StepChoice c = choose_step(table, storage, cur);
+    bound = interval_bound(c.image);
+    if (target > 0 && bound <= target) {
+      if (predicted_bound) *predicted_bound = bound;
+      return r;
+    }
+    cur = normalized(c.image);
+  }
+  if (predicted_bound) *predicted_bound = bound;
+  return limit;
+}
+
+int materialize_gemms(int p, int degree, int steps_done, int r) {
+  int sum = 0;
+  for (int i = 0; i < r; ++i)
+    sum += (degree == 2 ? 1 : 0) + (steps_done + i > 0 ? 1 : 0) + (i < r - 1 ? residual_update_gemms(p) : 0);
+  return sum;
+}
+
+int direct_gemms(int p, int degree, int r) {
+  if (r <= 0) return 0;
+  return (r - 1) * ((degree == 2 ? 1 : 0) + 1 + residual_update_gemms(p)) + degree;
+}
+
+}  // namespace pe::detail

@@ -1,0 +1,47 @@
+// Preconditioning of a symmetric positive definite batch: ridge, scaling (scalar or diagonal), upper
+// normalisation by a cheap bound so the spectrum is in (0, 1], a lower bound l0, optional floor.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "pe/pe.hpp"
+
+namespace pe::detail {
+
+struct PrecondSettings {
+  Precond mode = Precond::frobenius;
+  int p = 1;
+  double ridge = 0;
+  double l_target = 0;
+  double lambda_min_hint = 0;
+  double kappa_hint = 0;
+  double l0_floor = 1e-12;  // never start below this (the smallest bucket edge)
+};
+
+struct Preconditioned {
+  // A_n = D (A + ridge I) D / scale + shift-related renormalisation, with spectrum in [l0, 1]:
+  //   A_n = (D (A + ridge I) D + shift I) / scale   (D = I for scalar modes)
+  std::vector<double> scale;  // per member
+  std::vector<double> shift;  // per member, in units of D (A + ridge I) D
+  bool diagonal = false;
+  Mat d;                      // n x 1 x batch when diagonal
+  std::vector<double> l0;     // per member
+  std::vector<bool> l0_rigorous;
+  std::string l0_source;      // of the worst member
+  std::vector<std::string> notes;
+};
+
+// Rejects diagonal modes for p > 1 (they would change the result).
+void check_precond_mode(Precond mode, int p);
+
+// Transforms `a` (the backend copy of A) into A_n in place. `host_a` holds the same matrices in double,
+// column-major, n x n per member (the validation copy); diagonal scalings are computed from it.
+Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
+                                const PrecondSettings& settings);
+
+// ~30 steps of power iteration on I - A_n: an estimate (from above) of lambda_min(A_n), per member.
+std::vector<double> estimate_lambda_min(Backend& backend, const Mat& a_normalized, int iterations);
+
+}  // namespace pe::detail
