@@ -1,0 +1,108 @@
+// The CPU backend against closed forms and LAPACK (both storage dtypes).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "backend_factory.hpp"
+#include "reference.hpp"
+
+namespace {
+
+using pe::detail::HostMat;
+using pe::detail::Mat;
+using pe::detail::Op;
+
+std::vector<double> down(pe::detail::Backend& be, const Mat& m) {
+  std::vector<double> out(static_cast<std::size_t>(m.rows * m.cols * m.batch));
+  be.download(m, HostMat{out.data(), pe::DType::f64, m.rows, m.cols, m.rows, m.batch, m.rows * m.cols});
+  return out;
+}
+void up(pe::detail::Backend& be, std::vector<double> v, Mat& m) {
+  be.upload(HostMat{v.data(), pe::DType::f64, m.rows, m.cols, m.rows, m.batch, m.rows * m.cols}, m);
+}
+
+class Backend : public ::testing::TestWithParam<pe::DType> {};
+
+TEST_P(Backend, GemmAxpbyAndReductionsMatchClosedForms) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  Mat a = be->allocate(2, 2, 2), b = be->allocate(2, 2, 2), c = be->allocate(2, 2, 2);
+  up(*be, {1, 2, 3, 4, /*member 1*/ 2, 0, 0, 2}, a);  // column-major: [[1,3],[2,4]]
+  up(*be, {1, 0, 0, 1, /*member 1*/ 1, 1, 1, 1}, b);
+  be->gemm(Op::N, Op::N, 1.0, a, b, 0.0, c);
+  EXPECT_EQ(down(*be, c), (std::vector<double>{1, 2, 3, 4, 2, 2, 2, 2}));
+  be->gemm(Op::T, Op::N, 1.0, a, a, 0.0, c);  // member 0: A^T A = [[5,11],[11,25]]
+  EXPECT_EQ(down(*be, c)[1], 11);
+  // C = alpha A + beta B + gamma I with per-member scalars, C aliasing A.
+  be->axpby_identity(std::vector<double>{1, 2}, &a, std::vector<double>{0, 1}, &b, std::vector<double>{10, 0}, a);
+  EXPECT_EQ(down(*be, a), (std::vector<double>{11, 2, 3, 14, 5, 1, 1, 5}));
+  be->trace(a, 0);
+  be->gershgorin(a, 1, 2);
+  be->max_abs_row_sum_minus_identity(a, 3);
+  be->count_nonfinite(a, 4);
+  auto s = be->fetch_scalars();
+  EXPECT_EQ(s[0], (std::vector<double>{25, 10}));
+  EXPECT_EQ(s[1], (std::vector<double>{8, 4}));    // min(11 - 3, 14 - 2), min(5 - 1, 5 - 1)
+  EXPECT_EQ(s[2], (std::vector<double>{16, 6}));
+  EXPECT_EQ(s[3], (std::vector<double>{15, 5}));   // rows |10|+|3|, |2|+|13| ; |4|+|1|
+  EXPECT_EQ(s[4], (std::vector<double>{0, 0}));
+  EXPECT_TRUE(be->fetch_scalars().empty());
+}
+
+TEST_P(Backend, RowMajorUploadAndSymmetrize) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  Mat m = be->allocate(2, 3, 1);
+  std::vector<double> row_major{1, 2, 3, 4, 5, 6};  // [[1,2,3],[4,5,6]]
+  be->upload(HostMat{row_major.data(), pe::DType::f64, 2, 3, 3, 1, 0, pe::Layout::row_major}, m);
+  EXPECT_EQ(down(*be, m), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+  Mat s = be->allocate(2, 2, 1);
+  up(*be, {1, 2, 4, 1}, s);
+  be->symmetrize(s);
+  EXPECT_EQ(down(*be, s), (std::vector<double>{1, 3, 3, 1}));
+}
+
+TEST_P(Backend, ExactInverseRootMatchesReferenceAndRejectsIndefinite) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  const std::int64_t n = 12;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 100, pe::reference::Spectrum::spread), 3);
+  Mat am = be->allocate(n, n, 1), xm = be->allocate(n, n, 1);
+  up(*be, a, am);
+  ASSERT_TRUE(be->exact_inverse_root(am, 3, xm));
+  // Storage rounding of A and X (one unit roundoff each, times kappa^{1/p} ~ 5 for the input perturbation).
+  const double tol = GetParam() == pe::DType::f32 ? 1e-5 : 1e-13;
+  EXPECT_LT(pe::reference::relative_error(down(*be, xm), pe::reference::inverse_root(a, n, 3)), tol);
+  am = be->allocate(2, 2, 1);
+  up(*be, {1, 2, 2, 1}, am);  // eigenvalues 3, -1
+  Mat x2 = be->allocate(2, 2, 1);
+  EXPECT_FALSE(be->exact_inverse_root(am, 2, x2));
+}
+
+TEST_P(Backend, ResidualAccumulatesAboveStorage) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  Mat a = be->allocate(2, 2, 1), x = be->allocate(2, 1, 1), b = be->allocate(2, 1, 1), r = be->allocate(2, 1, 1);
+  up(*be, {2, 0, 0, 4}, a);
+  up(*be, {1, 1}, x);
+  up(*be, {3, 3}, b);
+  be->residual(a, x, b, r);
+  EXPECT_EQ(down(*be, r), (std::vector<double>{1, -1}));
+}
+
+TEST_P(Backend, ShapeViolationsThrow) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  Mat a = be->allocate(2, 3, 1), c = be->allocate(2, 2, 1);
+  EXPECT_THROW(be->gemm(Op::N, Op::N, 1.0, a, a, 0.0, c), pe::Error);
+  Mat null_mat;
+  EXPECT_THROW(be->symmetrize(null_mat), pe::Error);
+  EXPECT_THROW(be->symmetrize(a), pe::Error);
+  EXPECT_THROW(be->scale(std::vector<double>{1, 2, 3}, c), pe::Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, Backend, ::testing::Values(pe::DType::f32, pe::DType::f64),
+                         [](const auto& info) { return std::string(pe::to_string(info.param)); });
+
+TEST(BackendFactory, CpuRejectsTf32AndBf16) {
+  EXPECT_THROW(pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::tf32), pe::Error);
+  EXPECT_THROW(pe::detail::make_cpu_backend(pe::DType::bf16, pe::ComputeMode::native), pe::Error);
+}
+
+}  // namespace
