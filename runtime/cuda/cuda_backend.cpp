@@ -1,0 +1,636 @@
+#include "cuda_backend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "cuda_check.hpp"
+#include "kernels.hpp"
+#include "pe/types.hpp"
+#include "shape_checks.hpp"
+
+namespace pe::detail {
+
+std::unique_ptr<Backend> make_cuda_backend(DType storage, ComputeMode compute, void* stream) {
+  return std::make_unique<gpu::CudaBackend>(storage, compute, static_cast<cudaStream_t>(stream));
+}
+
+namespace gpu {
+namespace {
+
+// cuBLASLt's recommendation for Hopper; enough for every algorithm it offers up to sm_90.
+constexpr std::size_t kLtWorkspaceBytes = std::size_t{32} << 20;
+constexpr int kMaxSlots = 1024;
+
+cublasOperation_t to_cublas(Op op) { return op == Op::N ? CUBLAS_OP_N : CUBLAS_OP_T; }
+
+TypedView view_of(const Mat& m, DType dtype) {
+  return {m.data, dtype, Layout::col_major, m.rows, m.cols, m.ld, m.batch, m.stride};
+}
+TypedView view_of(const HostMat& m) { return {m.data, m.dtype, m.layout, m.rows, m.cols, m.ld, m.batch, m.stride}; }
+
+// A host view may hold device memory when the public API is called with device = cuda.
+bool is_device_memory(const void* p) {
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, p) != cudaSuccess) {
+    (void)cudaGetLastError();  // an unregistered host pointer on old drivers: clear, treat as host
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
+}
+
+// Copies `batch` members of an inner x outer block (inner contiguous) between pitched layouts,
+// in one 2D copy when the members are evenly packed on both sides.
+void copy_members_2d(void* dst, std::int64_t dst_ld, std::int64_t dst_stride, const void* src, std::int64_t src_ld,
+                     std::int64_t src_stride, std::int64_t inner, std::int64_t outer, std::int64_t batch,
+                     std::size_t element_bytes, cudaStream_t stream) {
+  const bool merged = batch == 1 || (dst_stride == dst_ld * outer && src_stride == src_ld * outer);
+  const std::int64_t height = merged ? outer * batch : outer;
+  const std::int64_t copies = merged ? 1 : batch;
+  for (std::int64_t k = 0; k < copies; ++k)
+    PE_CUDA_TRY(cudaMemcpy2DAsync(static_cast<char*>(dst) + k * dst_stride * element_bytes, dst_ld * element_bytes,
+                                  static_cast<const char*>(src) + k * src_stride * element_bytes,
+                                  src_ld * element_bytes, inner * element_bytes, height, cudaMemcpyDefault, stream));
+}
+
+void check_slot(const char* op, int slot) {
+  if (slot < 0 || slot >= kMaxSlots)
+    throw pe::Error(std::string("cuda backend ") + op + ": argument 'slot' is " + std::to_string(slot) +
+                    ", expected 0 <= slot < " + std::to_string(kMaxSlots));
+}
+
+Mat packed(double* data, std::int64_t rows, std::int64_t cols, std::int64_t batch = 1) {
+  return {data, rows, cols, rows, batch, rows * cols};
+}
+
+Mat member_of(const Mat& m, std::int64_t k, std::size_t element_bytes) {
+  Mat one = m;
+  if (m.batch > 1) one.data = static_cast<char*>(m.data) + k * m.stride * element_bytes;
+  one.batch = 1;
+  one.stride = m.rows * m.cols;
+  return one;
+}
+
+}  // namespace
+
+// ---- ScratchBuffer --------------------------------------------------------------------------------
+
+ScratchBuffer::~ScratchBuffer() {
+  if (ptr_) (void)cudaFree(ptr_);
+}
+
+void* ScratchBuffer::ensure(std::size_t bytes, cudaStream_t stream) {
+  if (bytes <= bytes_) return ptr_;
+  release(stream);
+  PE_CUDA_TRY(cudaMallocAsync(&ptr_, bytes, stream));
+  bytes_ = bytes;
+  return ptr_;
+}
+
+void ScratchBuffer::release(cudaStream_t stream) noexcept {
+  if (ptr_) (void)cudaFreeAsync(ptr_, stream);
+  ptr_ = nullptr;
+  bytes_ = 0;
+}
+
+// ---- cuBLASLt plans -------------------------------------------------------------------------------
+
+struct CudaBackend::LtPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+void CudaBackend::LtPlanDeleter::operator()(LtPlan* plan) const noexcept {
+  for (cublasLtMatrixLayout_t layout : {plan->a, plan->b, plan->c, plan->d})
+    if (layout) (void)cublasLtMatrixLayoutDestroy(layout);
+  if (plan->desc) (void)cublasLtMatmulDescDestroy(plan->desc);
+  delete plan;
+}
+
+void CudaBackend::matmul(const LtTypes& types, Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b,
+                         double beta, const Mat& c, Mat& d) {
+  const std::int64_t es = static_cast<std::int64_t>(element_size(types.data));
+  const GemmDims dims = check_gemm(op_a, op_b, a, b, d, es);
+  if (c.rows != d.rows || c.cols != d.cols || (c.batch != d.batch && c.batch != 1))
+    throw pe::Error("cuda backend matmul: argument 'c' does not match the output shape");
+  const auto stride_of = [&](const Mat& m) { return m.batch == 1 ? std::int64_t{0} : m.stride; };
+  GemmKey key;
+  key.op_a = op_a;
+  key.op_b = op_b;
+  key.m = dims.m;
+  key.n = dims.n;
+  key.k = dims.k;
+  key.lda = a.ld;
+  key.ldb = b.ld;
+  key.ldc = c.ld;
+  key.ldd = d.ld;
+  key.batch = d.batch;
+  key.stride_a = stride_of(a);
+  key.stride_b = stride_of(b);
+  key.stride_c = stride_of(c);
+  key.stride_d = stride_of(d);
+  key.types = types;
+  key.align_a = member_alignment(a.data, key.stride_a * es, d.batch);
+  key.align_b = member_alignment(b.data, key.stride_b * es, d.batch);
+  key.align_c = member_alignment(c.data, key.stride_c * es, d.batch);
+  key.align_d = member_alignment(d.data, key.stride_d * es, d.batch);
+
+  auto found = plans_.find(key);
+  if (found == plans_.end()) {
+    std::unique_ptr<LtPlan, LtPlanDeleter> plan(new LtPlan);
+    PE_CUBLAS_TRY(cublasLtMatmulDescCreate(&plan->desc, types.compute, types.scale));
+    const cublasOperation_t ta = to_cublas(op_a), tb = to_cublas(op_b);
+    PE_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    PE_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    const auto make_layout = [&](cublasLtMatrixLayout_t& layout, std::int64_t rows, std::int64_t cols,
+                                 std::int64_t ld, std::int64_t stride) {
+      PE_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&layout, types.data, static_cast<std::uint64_t>(rows),
+                                               static_cast<std::uint64_t>(cols), ld));
+      if (key.batch > 1) {
+        const std::int32_t count = static_cast<std::int32_t>(key.batch);
+        PE_CUBLAS_TRY(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                       sizeof(count)));
+        PE_CUBLAS_TRY(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                                       sizeof(stride)));
+      }
+    };
+    make_layout(plan->a, a.rows, a.cols, a.ld, key.stride_a);
+    make_layout(plan->b, b.rows, b.cols, b.ld, key.stride_b);
+    make_layout(plan->c, c.rows, c.cols, c.ld, key.stride_c);
+    make_layout(plan->d, d.rows, d.cols, d.ld, key.stride_d);
+
+    cublasLtMatmulPreference_t preference = nullptr;
+    PE_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&preference));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found_count = 0;
+    try {
+      const std::uint64_t workspace = kLtWorkspaceBytes;
+      PE_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                         &workspace, sizeof(workspace)));
+      const std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t> alignments[] = {
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_d}};
+      for (const auto& [attribute, value] : alignments)
+        PE_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(preference, attribute, &value, sizeof(value)));
+      PE_CUBLAS_TRY(cublasLtMatmulAlgoGetHeuristic(lt_, plan->desc, plan->a, plan->b, plan->c, plan->d, preference,
+                                                   1, &result, &found_count));
+    } catch (...) {
+      (void)cublasLtMatmulPreferenceDestroy(preference);
+      throw;
+    }
+    (void)cublasLtMatmulPreferenceDestroy(preference);
+    if (found_count < 1)
+      throw pe::Error("cuda backend gemm: cuBLASLt offers no algorithm for m=" + std::to_string(key.m) +
+                      " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k) +
+                      " batch=" + std::to_string(key.batch));
+    plan->algo = result.algo;
+    found = plans_.emplace(key, std::move(plan)).first;
+  }
+  const LtPlan& plan = *found->second;
+  const float alpha_f = static_cast<float>(alpha), beta_f = static_cast<float>(beta);
+  const bool double_scale = types.scale == CUDA_R_64F;
+  PE_CUBLAS_TRY(cublasLtMatmul(lt_, plan.desc, double_scale ? static_cast<const void*>(&alpha) : &alpha_f, a.data,
+                               plan.a, b.data, plan.b, double_scale ? static_cast<const void*>(&beta) : &beta_f,
+                               c.data, plan.c, d.data, plan.d, &plan.algo, lt_workspace_, kLtWorkspaceBytes,
+                               stream_));
+}
+
+// ---- construction ---------------------------------------------------------------------------------
+
+CudaBackend::CudaBackend(DType storage, ComputeMode compute, cudaStream_t stream)
+    : storage_(storage), compute_(compute), types_(lt_types(storage, compute)), stream_(stream) {
+  int devices = 0;
+  const cudaError_t status = cudaGetDeviceCount(&devices);
+  if (status != cudaSuccess || devices == 0) {
+    (void)cudaGetLastError();
+    throw pe::Error(std::string("cuda backend: no usable CUDA device (cudaGetDeviceCount: ") +
+                    cudaGetErrorName(status) + ", " + std::to_string(devices) + " devices)");
+  }
+  try {
+    PE_CUBLAS_TRY(cublasLtCreate(&lt_));
+    PE_CUDA_TRY(cudaMalloc(&lt_workspace_, kLtWorkspaceBytes));
+  } catch (...) {
+    if (lt_workspace_) (void)cudaFree(lt_workspace_);
+    if (lt_) (void)cublasLtDestroy(lt_);
+    throw;
+  }
+}
+
+CudaBackend::~CudaBackend() {
+  // Work still queued may use these buffers: wait for it, then free everything.
+  (void)cudaStreamSynchronize(stream_);
+  plans_.clear();
+  for (ScratchBuffer* buffer : {&row_sums_, &accumulators_, &staging_, &wide_, &solver_work_})
+    buffer->release(stream_);
+  (void)cudaStreamSynchronize(stream_);
+  for (void* p : allocations_) (void)cudaFree(p);
+  if (slots_) (void)cudaFree(slots_);
+  if (host_slots_) (void)cudaFreeHost(host_slots_);
+  if (lt_workspace_) (void)cudaFree(lt_workspace_);
+  if (solver_) (void)cusolverDnDestroy(solver_);
+  if (lt_) (void)cublasLtDestroy(lt_);
+}
+
+Mat CudaBackend::allocate(std::int64_t rows, std::int64_t cols, std::int64_t batch) {
+  if (rows < 1 || cols < 1 || batch < 1)
+    throw pe::Error("cuda backend allocate: shape " + std::to_string(rows) + " x " + std::to_string(cols) + " x " +
+                    std::to_string(batch) + ", expected every dimension >= 1");
+  const std::size_t bytes =
+      static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * static_cast<std::size_t>(batch) *
+      element_size(storage_);
+  void* p = nullptr;
+  PE_CUDA_TRY(cudaMalloc(&p, bytes));
+  allocations_.push_back(p);
+  return {p, rows, cols, rows, batch, rows * cols};
+}
+
+// ---- data movement --------------------------------------------------------------------------------
+
+void CudaBackend::upload(const HostMat& src, Mat& dst) {
+  check_host_mat("upload", "src", src);
+  check_mat("upload", "dst", dst);
+  check_same_shape("upload", "src", src, "dst", dst);
+  if (is_device_memory(src.data)) {
+    launch_convert(view_of(src), view_of(dst, storage_), stream_);
+    return;
+  }
+  const bool col = src.layout == Layout::col_major;
+  const std::int64_t inner = col ? src.rows : src.cols, outer = col ? src.cols : src.rows;
+  const std::size_t es = element_size(src.dtype);
+  if (src.dtype == storage_ && col) {  // no conversion: straight into place
+    copy_members_2d(dst.data, dst.ld, dst.stride, src.data, src.ld, src.stride, inner, outer, src.batch, es, stream_);
+    return;
+  }
+  void* stage = staging_.ensure(static_cast<std::size_t>(inner * outer * src.batch) * es, stream_);
+  copy_members_2d(stage, inner, inner * outer, src.data, src.ld, src.stride, inner, outer, src.batch, es, stream_);
+  TypedView staged = view_of(src);
+  staged.data = stage;
+  staged.ld = inner;
+  staged.stride = inner * outer;
+  launch_convert(staged, view_of(dst, storage_), stream_);
+}
+
+void CudaBackend::download(const Mat& src, const HostMat& dst) {
+  check_mat("download", "src", src);
+  check_host_mat("download", "dst", dst);
+  check_same_shape("download", "dst", dst, "src", src);
+  if (is_device_memory(dst.data)) {
+    launch_convert(view_of(src, storage_), view_of(dst), stream_);
+    return;
+  }
+  const bool col = dst.layout == Layout::col_major;
+  const std::int64_t inner = col ? dst.rows : dst.cols, outer = col ? dst.cols : dst.rows;
+  const std::size_t es = element_size(dst.dtype);
+  if (dst.dtype == storage_ && col) {
+    copy_members_2d(dst.data, dst.ld, dst.stride, src.data, src.ld, src.stride, inner, outer, src.batch, es, stream_);
+  } else {
+    void* stage = staging_.ensure(static_cast<std::size_t>(inner * outer * dst.batch) * es, stream_);
+    TypedView staged = view_of(dst);
+    staged.data = stage;
+    staged.ld = inner;
+    staged.stride = inner * outer;
+    launch_convert(view_of(src, storage_), staged, stream_);
+    copy_members_2d(dst.data, dst.ld, dst.stride, stage, inner, inner * outer, inner, outer, dst.batch, es, stream_);
+  }
+  // The caller reads host memory after return (pinned memory would otherwise still be in flight).
+  PE_CUDA_TRY(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy(const Mat& src, Mat& dst) {
+  check_mat("copy", "src", src);
+  check_mat("copy", "dst", dst);
+  check_same_shape("copy", "src", src, "dst", dst);
+  launch_convert(view_of(src, storage_), view_of(dst, storage_), stream_);
+}
+
+// ---- products and elementwise ---------------------------------------------------------------------
+
+void CudaBackend::gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b, double beta, Mat& c) {
+  matmul(types_, op_a, op_b, alpha, a, b, beta, c, c);
+}
+
+void CudaBackend::axpby_identity(std::span<const double> alpha, const Mat* a, std::span<const double> beta,
+                                 const Mat* b, std::span<const double> gamma, Mat& c) {
+  check_mat("axpby_identity", "c", c);
+  if (a) {
+    check_mat("axpby_identity", "a", *a);
+    if (a->rows != c.rows || a->cols != c.cols) check_same_shape("axpby_identity", "a", *a, "c", c);
+    check_batch_compatible("axpby_identity", "a", *a, c.batch);
+    check_member_scalars("axpby_identity", "alpha", alpha, c.batch);
+  }
+  if (b) {
+    check_mat("axpby_identity", "b", *b);
+    if (b->rows != c.rows || b->cols != c.cols) check_same_shape("axpby_identity", "b", *b, "c", c);
+    check_batch_compatible("axpby_identity", "b", *b, c.batch);
+    check_member_scalars("axpby_identity", "beta", beta, c.batch);
+  }
+  check_member_scalars("axpby_identity", "gamma", gamma, c.batch);
+  launch_axpby_identity(storage_, alpha, a, beta, b, gamma, c, stream_);
+}
+
+void CudaBackend::scale(std::span<const double> s, Mat& m) {
+  check_mat("scale", "m", m);
+  check_member_scalars("scale", "s", s, m.batch);
+  const double zero = 0.0;
+  launch_axpby_identity(storage_, s, &m, {}, nullptr, {&zero, 1}, m, stream_);
+}
+
+void CudaBackend::set_identity(std::span<const double> s, Mat& m) {
+  check_mat("set_identity", "m", m);
+  check_member_scalars("set_identity", "s", s, m.batch);
+  launch_axpby_identity(storage_, {}, nullptr, {}, nullptr, s, m, stream_);
+}
+
+void CudaBackend::add_diagonal(std::span<const double> shift, Mat& m) {
+  check_mat("add_diagonal", "m", m);
+  check_square("add_diagonal", "m", m);
+  check_member_scalars("add_diagonal", "shift", shift, m.batch);
+  const double one = 1.0;
+  launch_axpby_identity(storage_, {&one, 1}, &m, {}, nullptr, shift, m, stream_);
+}
+
+void CudaBackend::diag_scale(const Mat* left, Mat& m, const Mat* right) {
+  check_mat("diag_scale", "m", m);
+  const auto check_vector = [&](const char* arg, const Mat* v, std::int64_t length) {
+    if (!v) return;
+    check_mat("diag_scale", arg, *v);
+    if (v->rows != length || v->cols != 1)
+      throw pe::Error(std::string("cuda backend diag_scale: argument '") + arg + "' is " + std::to_string(v->rows) +
+                      " x " + std::to_string(v->cols) + ", expected " + std::to_string(length) + " x 1");
+    check_batch_compatible("diag_scale", arg, *v, m.batch);
+  };
+  check_vector("left", left, m.rows);
+  check_vector("right", right, m.cols);
+  launch_diag_scale(storage_, left, m, right, stream_);
+}
+
+void CudaBackend::symmetrize(Mat& m) {
+  check_mat("symmetrize", "m", m);
+  check_square("symmetrize", "m", m);
+  launch_symmetrize(storage_, m, stream_);
+}
+
+void CudaBackend::extract_diagonal(const Mat& m, Mat& out) {
+  check_mat("extract_diagonal", "m", m);
+  check_square("extract_diagonal", "m", m);
+  check_mat("extract_diagonal", "out", out);
+  if (out.rows != m.rows || out.cols != 1 || out.batch != m.batch)
+    throw pe::Error("cuda backend extract_diagonal: argument 'out' is " + std::to_string(out.rows) + " x " +
+                    std::to_string(out.cols) + " x " + std::to_string(out.batch) + ", expected " +
+                    std::to_string(m.rows) + " x 1 x " + std::to_string(m.batch));
+  launch_extract_diagonal(storage_, m, out, stream_);
+}
+
+// ---- reductions -----------------------------------------------------------------------------------
+
+double* CudaBackend::slot_pointer(int slot, std::int64_t batch) {
+  if (slot >= slot_capacity_ || batch > member_capacity_) {
+    const std::int64_t slots = std::max<std::int64_t>({slot_capacity_, slot + 1, 16});
+    const std::int64_t members = std::max<std::int64_t>({member_capacity_, batch, 1});
+    double* grown = nullptr;
+    PE_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&grown), sizeof(double) * slots * members, stream_));
+    if (slots_) {  // keep what was written since the last fetch
+      PE_CUDA_TRY(cudaMemcpy2DAsync(grown, sizeof(double) * members, slots_, sizeof(double) * member_capacity_,
+                                    sizeof(double) * member_capacity_, slot_capacity_, cudaMemcpyDeviceToDevice,
+                                    stream_));
+      PE_CUDA_TRY(cudaFreeAsync(slots_, stream_));
+    }
+    slots_ = grown;
+    slot_capacity_ = slots;
+    member_capacity_ = members;
+    slot_batch_.resize(static_cast<std::size_t>(slots), 0);
+  }
+  slot_batch_[static_cast<std::size_t>(slot)] = batch;
+  return slots_ + slot * member_capacity_;
+}
+
+void CudaBackend::trace(const Mat& m, int slot) {
+  check_mat("trace", "m", m);
+  check_square("trace", "m", m);
+  check_slot("trace", slot);
+  launch_trace(storage_, m, slot_pointer(slot, m.batch), stream_);
+}
+
+void CudaBackend::max_abs_row_sum(const Mat& m, int slot) {
+  check_mat("max_abs_row_sum", "m", m);
+  check_slot("max_abs_row_sum", slot);
+  auto* rows = static_cast<double*>(row_sums_.ensure(sizeof(double) * m.rows * m.batch, stream_));
+  launch_row_sums(storage_, m, RowSum::abs, rows, stream_);
+  launch_max_of_rows(m.rows, m.batch, rows, slot_pointer(slot, m.batch), stream_);
+}
+
+void CudaBackend::max_abs_row_sum_minus_identity(const Mat& m, int slot) {
+  check_mat("max_abs_row_sum_minus_identity", "m", m);
+  check_square("max_abs_row_sum_minus_identity", "m", m);
+  check_slot("max_abs_row_sum_minus_identity", slot);
+  auto* rows = static_cast<double*>(row_sums_.ensure(sizeof(double) * m.rows * m.batch, stream_));
+  launch_row_sums(storage_, m, RowSum::abs_minus_identity, rows, stream_);
+  launch_max_of_rows(m.rows, m.batch, rows, slot_pointer(slot, m.batch), stream_);
+}
+
+void CudaBackend::gershgorin(const Mat& m, int lower_slot, int upper_slot) {
+  check_mat("gershgorin", "m", m);
+  check_square("gershgorin", "m", m);
+  check_slot("gershgorin", lower_slot);
+  check_slot("gershgorin", upper_slot);
+  if (lower_slot == upper_slot)
+    throw pe::Error("cuda backend gershgorin: arguments 'lower_slot' and 'upper_slot' are both " +
+                    std::to_string(lower_slot) + ", expected two different slots");
+  auto* rows = static_cast<double*>(row_sums_.ensure(sizeof(double) * m.rows * m.batch, stream_));
+  launch_row_sums(storage_, m, RowSum::off_diagonal_abs, rows, stream_);
+  slot_pointer(std::max(lower_slot, upper_slot), m.batch);  // grow first: the pointers below stay valid
+  double* lower = slot_pointer(lower_slot, m.batch);
+  double* upper = slot_pointer(upper_slot, m.batch);
+  launch_gershgorin_bounds(storage_, m, rows, lower, upper, stream_);
+}
+
+void CudaBackend::frobenius_norm(const Mat& m, int slot) {
+  check_mat("frobenius_norm", "m", m);
+  check_slot("frobenius_norm", slot);
+  auto* acc = static_cast<double*>(accumulators_.ensure(sizeof(double) * m.batch, stream_));
+  launch_element_sum(storage_, m, ElementSum::squares_then_sqrt, acc, slot_pointer(slot, m.batch), stream_);
+}
+
+void CudaBackend::count_nonfinite(const Mat& m, int slot) {
+  check_mat("count_nonfinite", "m", m);
+  check_slot("count_nonfinite", slot);
+  auto* acc = static_cast<double*>(accumulators_.ensure(sizeof(double) * m.batch, stream_));
+  launch_element_sum(storage_, m, ElementSum::nonfinite_count, acc, slot_pointer(slot, m.batch), stream_);
+}
+
+std::vector<std::vector<double>> CudaBackend::fetch_scalars() {
+  std::int64_t used = 0;  // slots [0, used) hold the highest written slot
+  for (std::int64_t s = 0; s < static_cast<std::int64_t>(slot_batch_.size()); ++s)
+    if (slot_batch_[static_cast<std::size_t>(s)] > 0) used = s + 1;
+  std::vector<std::vector<double>> result(static_cast<std::size_t>(used));
+  if (used == 0) return result;
+  const std::size_t bytes = sizeof(double) * static_cast<std::size_t>(used * member_capacity_);
+  if (bytes > host_slots_bytes_) {
+    if (host_slots_) PE_CUDA_TRY(cudaFreeHost(host_slots_));
+    host_slots_ = nullptr;
+    host_slots_bytes_ = 0;
+    PE_CUDA_TRY(cudaMallocHost(reinterpret_cast<void**>(&host_slots_), bytes));
+    host_slots_bytes_ = bytes;
+  }
+  PE_CUDA_TRY(cudaMemcpyAsync(host_slots_, slots_, bytes, cudaMemcpyDeviceToHost, stream_));
+  PE_CUDA_TRY(cudaStreamSynchronize(stream_));
+  for (std::int64_t s = 0; s < used; ++s) {
+    const std::int64_t members = slot_batch_[static_cast<std::size_t>(s)];
+    const double* first = host_slots_ + s * member_capacity_;
+    result[static_cast<std::size_t>(s)].assign(first, first + members);
+    slot_batch_[static_cast<std::size_t>(s)] = 0;
+  }
+  return result;
+}
+
+// ---- residual and exact paths ---------------------------------------------------------------------
+
+void CudaBackend::member_to_double(const Mat& m, std::int64_t k, double* dst) {
+  const Mat one = member_of(m, k, element_size(storage_));
+  launch_convert(view_of(one, storage_), view_of(packed(dst, m.rows, m.cols), DType::f64), stream_);
+}
+
+void CudaBackend::residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) {
+  const std::int64_t es = static_cast<std::int64_t>(element_size(storage_));
+  check_gemm(Op::N, Op::N, a, x, r, es);
+  check_mat("residual", "b", b);
+  check_same_shape("residual", "b", b, "r", r);
+  if (storage_ == DType::f64) {
+    matmul(types_, Op::N, Op::N, -1.0, a, x, 1.0, b, r);
+    return;
+  }
+  if (storage_ != DType::f32) {  // bf16 / fp16: fp32 accumulation, B - A X rounded once
+    matmul(lt_types(storage_, ComputeMode::native), Op::N, Op::N, -1.0, a, x, 1.0, b, r);
+    return;
+  }
+  // fp32 storage (native or tf32 products elsewhere): the residual is formed in fp64.
+  const std::int64_t na = a.rows * a.cols * a.batch, nx = x.rows * x.cols * x.batch, nb = b.rows * b.cols * b.batch;
+  auto* wide = static_cast<double*>(wide_.ensure(sizeof(double) * (na + nx + nb), stream_));
+  Mat a64 = packed(wide, a.rows, a.cols, a.batch), x64 = packed(wide + na, x.rows, x.cols, x.batch);
+  Mat b64 = packed(wide + na + nx, b.rows, b.cols, b.batch);
+  launch_convert(view_of(a, DType::f32), view_of(a64, DType::f64), stream_);
+  launch_convert(view_of(x, DType::f32), view_of(x64, DType::f64), stream_);
+  launch_convert(view_of(b, DType::f32), view_of(b64, DType::f64), stream_);
+  matmul(lt_types(DType::f64, ComputeMode::native), Op::N, Op::N, -1.0, a64, x64, 1.0, b64, b64);
+  launch_convert(view_of(b64, DType::f64), view_of(r, DType::f32), stream_);
+}
+
+void CudaBackend::ensure_solver() {
+  if (!solver_) PE_CUSOLVER_TRY(cusolverDnCreate(&solver_));
+  PE_CUSOLVER_TRY(cusolverDnSetStream(solver_, stream_));
+}
+
+bool CudaBackend::exact_inverse_root(const Mat& a, int p, Mat& x) {
+  check_mat("exact_inverse_root", "a", a);
+  check_square("exact_inverse_root", "a", a);
+  check_mat("exact_inverse_root", "x", x);
+  check_same_shape("exact_inverse_root", "x", x, "a", a);
+  if (p < 1) throw pe::Error("cuda backend exact_inverse_root: argument 'p' is " + std::to_string(p) + ", expected >= 1");
+  if (a.rows > std::numeric_limits<int>::max() / a.rows)
+    throw pe::Error("cuda backend exact_inverse_root: n = " + std::to_string(a.rows) + " is too large for cuSOLVER");
+  ensure_solver();
+  const int n = static_cast<int>(a.rows);
+  const std::int64_t nn = a.rows * a.rows;
+  int lwork = 0;
+  PE_CUSOLVER_TRY(cusolverDnDsyevd_bufferSize(solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n, nullptr,
+                                              n, nullptr, &lwork));
+  // wide: [vectors n x n | roots n x n x batch]; solver_work: [eigenvalues n | info | work]
+  auto* wide = static_cast<double*>(wide_.ensure(sizeof(double) * nn * (1 + a.batch), stream_));
+  double* vectors = wide;
+  double* roots = wide + nn;
+  auto* work = static_cast<double*>(solver_work_.ensure(sizeof(double) * (a.rows + 1 + lwork), stream_));
+  double* eigenvalues = work;
+  int* info = reinterpret_cast<int*>(work + a.rows);
+  double* lwork_area = work + a.rows + 1;
+  std::vector<double> host_eigenvalues(static_cast<std::size_t>(n));
+  const LtTypes f64 = lt_types(DType::f64, ComputeMode::native);
+  for (std::int64_t k = 0; k < a.batch; ++k) {
+    member_to_double(a, k, vectors);
+    PE_CUSOLVER_TRY(cusolverDnDsyevd(solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n, vectors, n,
+                                     eigenvalues, lwork_area, lwork, info));
+    int host_info = 0;
+    PE_CUDA_TRY(cudaMemcpyAsync(&host_info, info, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    PE_CUDA_TRY(cudaMemcpyAsync(host_eigenvalues.data(), eigenvalues, sizeof(double) * n, cudaMemcpyDeviceToHost,
+                                stream_));
+    PE_CUDA_TRY(cudaStreamSynchronize(stream_));
+    if (host_info != 0) return false;
+    // Ascending order. Positive definite to working precision: lambda_min > n eps lambda_max.
+    const double lo = host_eigenvalues.front(), hi = host_eigenvalues.back();
+    if (!std::isfinite(lo) || !std::isfinite(hi) || !(hi > 0.0) ||
+        !(lo > static_cast<double>(n) * std::numeric_limits<double>::epsilon() * hi))
+      return false;
+    // A^{-1/p} = V diag(lambda^{-1/p}) V^T = W W^T with W = V diag(lambda^{-1/(2p)}).
+    launch_power(eigenvalues, n, -0.5 / p, stream_);
+    Mat v = packed(vectors, n, n);
+    Mat scaling = packed(eigenvalues, n, 1);
+    launch_diag_scale(DType::f64, nullptr, v, &scaling, stream_);
+    Mat root = packed(roots + k * nn, n, n);
+    matmul(f64, Op::N, Op::T, 1.0, v, v, 0.0, root, root);
+  }
+  launch_convert(view_of(packed(roots, n, n, a.batch), DType::f64), view_of(x, storage_), stream_);
+  return true;
+}
+
+bool CudaBackend::exact_solve(const Mat& a, const Mat& b, Mat& x) {
+  check_mat("exact_solve", "a", a);
+  check_square("exact_solve", "a", a);
+  check_mat("exact_solve", "b", b);
+  check_mat("exact_solve", "x", x);
+  check_same_shape("exact_solve", "x", x, "b", b);
+  check_batch_compatible("exact_solve", "a", a, b.batch);
+  if (b.rows != a.rows)
+    throw pe::Error("cuda backend exact_solve: argument 'b' has " + std::to_string(b.rows) + " rows, expected " +
+                    std::to_string(a.rows) + " (the order of 'a')");
+  if (a.rows > std::numeric_limits<int>::max() / a.rows || b.cols > std::numeric_limits<int>::max())
+    throw pe::Error("cuda backend exact_solve: n = " + std::to_string(a.rows) + " is too large for cuSOLVER");
+  ensure_solver();
+  const int n = static_cast<int>(a.rows), m = static_cast<int>(b.cols);
+  const std::int64_t nn = a.rows * a.rows, nm = b.rows * b.cols;
+  int lwork = 0;
+  PE_CUSOLVER_TRY(cusolverDnDgetrf_bufferSize(solver_, n, n, nullptr, n, &lwork));
+  // wide: [LU n x n | solutions n x m x batch]; solver_work: [diagonal n | work | pivots n + info]
+  auto* wide = static_cast<double*>(wide_.ensure(sizeof(double) * (nn + nm * b.batch), stream_));
+  double* lu = wide;
+  double* solutions = wide + nn;
+  const std::int64_t pivot_doubles = (a.rows + 2) / 2 + 1;
+  auto* work = static_cast<double*>(solver_work_.ensure(sizeof(double) * (a.rows + lwork + pivot_doubles), stream_));
+  double* diagonal = work;
+  double* lwork_area = work + a.rows;
+  int* pivots = reinterpret_cast<int*>(work + a.rows + lwork);
+  int* info = pivots + n;
+  std::vector<double> host_diagonal(static_cast<std::size_t>(n));
+  for (std::int64_t k = 0; k < b.batch; ++k) {
+    if (k == 0 || a.batch > 1) {
+      member_to_double(a, k, lu);
+      PE_CUSOLVER_TRY(cusolverDnDgetrf(solver_, n, n, lu, n, lwork_area, pivots, info));
+      Mat lu_mat = packed(lu, n, n), diag = packed(diagonal, n, 1);
+      launch_extract_diagonal(DType::f64, lu_mat, diag, stream_);
+      int host_info = 0;
+      PE_CUDA_TRY(cudaMemcpyAsync(&host_info, info, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+      PE_CUDA_TRY(cudaMemcpyAsync(host_diagonal.data(), diagonal, sizeof(double) * n, cudaMemcpyDeviceToHost,
+                                  stream_));
+      PE_CUDA_TRY(cudaStreamSynchronize(stream_));
+      if (host_info != 0) return false;
+      // Singular to working precision: a pivot below n eps times the largest one (or not finite).
+      double largest = 0.0, smallest = std::numeric_limits<double>::infinity();
+      for (double d : host_diagonal) {
+        if (!std::isfinite(d)) return false;
+        largest = std::max(largest, std::abs(d));
+        smallest = std::min(smallest, std::abs(d));
+      }
+      if (!(smallest > static_cast<double>(n) * std::numeric_limits<double>::epsilon() * largest)) return false;
+    }
+    double* solution = solutions + k * nm;
+    member_to_double(b, k, solution);
+    PE_CUSOLVER_TRY(cusolverDnDgetrs(solver_, CUBLAS_OP_N, n, m, lu, n, pivots, solution, n, info));
+  }
+  launch_convert(view_of(packed(solutions, b.rows, b.cols, b.batch), DType::f64), view_of(x, storage_), stream_);
+  return true;
+}
+
+}  // namespace gpu
+}  // namespace pe::detail

@@ -1,0 +1,483 @@
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cuda_check.hpp"
+#include "kernels.hpp"
+#include "pe/types.hpp"
+
+namespace pe::detail::gpu {
+namespace {
+
+// ---- element access: every kernel computes in double and rounds once on store -------------------
+
+__device__ __forceinline__ double to_double(float x) { return x; }
+__device__ __forceinline__ double to_double(double x) { return x; }
+__device__ __forceinline__ double to_double(__half x) { return __half2float(x); }
+__device__ __forceinline__ double to_double(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <class T>
+__device__ __forceinline__ T from_double(double x);
+template <>
+__device__ __forceinline__ float from_double<float>(double x) { return static_cast<float>(x); }
+template <>
+__device__ __forceinline__ double from_double<double>(double x) { return x; }
+template <>
+__device__ __forceinline__ __half from_double<__half>(double x) { return __double2half(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_double<__nv_bfloat16>(double x) { return __double2bfloat16(x); }
+
+template <class F>
+void with_type(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f32: f(float{}); return;
+    case DType::f64: f(double{}); return;
+    case DType::bf16: f(__nv_bfloat16{}); return;
+    case DType::f16: f(__half{}); return;
+  }
+  throw pe::Error("cuda backend: unknown dtype value " + std::to_string(static_cast<int>(dtype)));
+}
+
+// ---- launch geometry -----------------------------------------------------------------------------
+// Element kernels: threadIdx/blockIdx.x run down the rows (coalesced in column-major storage),
+// blockIdx.y picks a chunk of kColumnsPerBlock columns, blockIdx.z a batch member of this launch.
+constexpr int kThreads = 256;
+constexpr int kColumnsPerBlock = 16;
+constexpr int kMaxGridYZ = 65535;
+// Per-member scalars travel as kernel parameters (3 x 128 doubles = 3 KiB, under the 4 KiB limit):
+// no separate transfer, no host synchronisation, nothing to keep alive after the launch.
+constexpr int kMembersPerLaunch = 128;
+
+struct MemberScalars {
+  double v[3][kMembersPerLaunch];
+};
+
+dim3 element_grid(std::int64_t rows, std::int64_t cols, std::int64_t members) {
+  const std::int64_t gx = (rows + kThreads - 1) / kThreads;
+  const std::int64_t gy = std::min<std::int64_t>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock, kMaxGridYZ);
+  return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(members));
+}
+
+// Calls launch(first_member, member_count) for chunks of at most `chunk` members.
+template <class F>
+void for_member_chunks(std::int64_t batch, std::int64_t chunk, F&& launch) {
+  for (std::int64_t first = 0; first < batch; first += chunk) launch(first, std::min(chunk, batch - first));
+}
+
+template <class T>
+T* member(void* base, std::int64_t stride, std::int64_t k) {
+  return static_cast<T*>(base) + k * stride;
+}
+template <class T>
+const T* member(const void* base, std::int64_t stride, std::int64_t k) {
+  return static_cast<const T*>(base) + k * stride;
+}
+
+// Stride between members of an operand that may be shared by all members (batch 1).
+std::int64_t member_stride(const Mat& m) { return m.batch == 1 ? 0 : m.stride; }
+
+// ---- reductions ----------------------------------------------------------------------------------
+
+// Lanes past the last warp start from the combination's identity (0 for sums, the first partial for
+// min/max, which is idempotent), so each warp's partial counts exactly once.
+template <class Combine>
+__device__ double block_reduce(double v, Combine combine) {
+  __shared__ double partial[32];
+  for (int offset = 16; offset > 0; offset /= 2) v = combine(v, __shfl_down_sync(0xffffffffu, v, offset));
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) / 32;
+  if (warp == 0) {
+    v = lane < warps ? partial[lane] : Combine::idempotent ? partial[0] : 0.0;
+    for (int offset = 16; offset > 0; offset /= 2) v = combine(v, __shfl_down_sync(0xffffffffu, v, offset));
+  }
+  return v;  // valid in thread 0
+}
+
+struct Sum {
+  static constexpr bool idempotent = false;
+  __device__ double operator()(double a, double b) const { return a + b; }
+};
+struct Max {
+  static constexpr bool idempotent = true;
+  __device__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+struct Min {
+  static constexpr bool idempotent = true;
+  __device__ double operator()(double a, double b) const { return fmin(a, b); }
+};
+
+// ---- kernels -------------------------------------------------------------------------------------
+
+template <class S, class D>
+__global__ void convert_kernel(const S* src, Layout src_layout, std::int64_t src_ld, std::int64_t src_stride,
+                               D* dst, Layout dst_layout, std::int64_t dst_ld, std::int64_t dst_stride,
+                               std::int64_t rows, std::int64_t cols) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const S* s = src + blockIdx.z * src_stride;
+  D* d = dst + blockIdx.z * dst_stride;
+  for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
+       j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
+    const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const std::int64_t si = src_layout == Layout::col_major ? i + j * src_ld : i * src_ld + j;
+      const std::int64_t di = dst_layout == Layout::col_major ? i + j * dst_ld : i * dst_ld + j;
+      d[di] = from_double<D>(to_double(s[si]));
+    }
+  }
+}
+
+template <class T>
+__global__ void axpby_identity_kernel(const T* a, std::int64_t lda, std::int64_t sa, const T* b, std::int64_t ldb,
+                                      std::int64_t sb, T* c, std::int64_t ldc, std::int64_t sc, std::int64_t rows,
+                                      std::int64_t cols, MemberScalars s) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const int k = blockIdx.z;
+  const double alpha = s.v[0][k], beta = s.v[1][k], gamma = s.v[2][k];
+  const T* ak = a ? a + k * sa : nullptr;
+  const T* bk = b ? b + k * sb : nullptr;
+  T* ck = c + k * sc;
+  for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
+       j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
+    const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      double v = i == j ? gamma : 0.0;
+      if (ak) v += alpha * to_double(ak[i + j * lda]);
+      if (bk) v += beta * to_double(bk[i + j * ldb]);
+      ck[i + j * ldc] = from_double<T>(v);
+    }
+  }
+}
+
+template <class T>
+__global__ void diag_scale_kernel(const T* left, std::int64_t sl, T* m, std::int64_t ld, std::int64_t sm,
+                                  const T* right, std::int64_t sr, std::int64_t rows, std::int64_t cols) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const std::int64_t k = blockIdx.z;
+  T* mk = m + k * sm;
+  const double li = left ? to_double(left[k * sl + i]) : 1.0;
+  for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
+       j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
+    const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const double rj = right ? to_double(right[k * sr + j]) : 1.0;
+      mk[i + j * ld] = from_double<T>(li * to_double(mk[i + j * ld]) * rj);
+    }
+  }
+}
+
+// One block per pair of mirrored 32 x 32 tiles (I <= J): both tiles are read into shared memory
+// before either is written, so the update is in place without races between blocks.
+constexpr int kTile = 32;
+constexpr int kTileRowsPerPass = 8;
+
+template <class T>
+__global__ void symmetrize_kernel(T* m, std::int64_t n, std::int64_t ld, std::int64_t stride) {
+  __shared__ double upper[kTile][kTile + 1];
+  __shared__ double lower[kTile][kTile + 1];
+  // Block index -> (I, J) with I <= J, enumerating J = 0, 1, ... and I = 0 .. J.
+  const std::int64_t b = blockIdx.x;
+  std::int64_t tj = static_cast<std::int64_t>((sqrt(8.0 * static_cast<double>(b) + 1.0) - 1.0) / 2.0);
+  while (tj * (tj + 1) / 2 > b) --tj;
+  while ((tj + 1) * (tj + 2) / 2 <= b) ++tj;
+  const std::int64_t ti = b - tj * (tj + 1) / 2;
+  T* mk = m + blockIdx.z * stride;
+  const std::int64_t r0 = ti * kTile, c0 = tj * kTile;  // tile (I, J): rows r0.., cols c0..
+  const int tx = threadIdx.x;
+  for (int ty = threadIdx.y; ty < kTile; ty += kTileRowsPerPass) {
+    // upper[ty][tx] = m(r0 + tx, c0 + ty): column c0+ty read down its rows (coalesced).
+    const std::int64_t r = r0 + tx, c = c0 + ty;
+    if (r < n && c < n) upper[ty][tx] = to_double(mk[r + c * ld]);
+    // lower[ty][tx] = m(c0 + tx, r0 + ty): the mirror tile, also read down its columns.
+    const std::int64_t r2 = c0 + tx, c2 = r0 + ty;
+    if (r2 < n && c2 < n) lower[ty][tx] = to_double(mk[r2 + c2 * ld]);
+  }
+  __syncthreads();
+  for (int ty = threadIdx.y; ty < kTile; ty += kTileRowsPerPass) {
+    // m(r0+tx, c0+ty) pairs with m(c0+ty, r0+tx) = lower[tx][ty].
+    const std::int64_t r = r0 + tx, c = c0 + ty;
+    if (r < n && c < n) mk[r + c * ld] = from_double<T>(0.5 * (upper[ty][tx] + lower[tx][ty]));
+    // m(c0+tx, r0+ty) pairs with m(r0+ty, c0+tx) = upper[tx][ty]; same value, so the diagonal
+    // tile (I == J) writes each element twice with identical bits.
+    const std::int64_t r2 = c0 + tx, c2 = r0 + ty;
+    if (r2 < n && c2 < n) mk[r2 + c2 * ld] = from_double<T>(0.5 * (lower[ty][tx] + upper[tx][ty]));
+  }
+}
+
+template <class T>
+__global__ void extract_diagonal_kernel(const T* m, std::int64_t ld, std::int64_t sm, T* out, std::int64_t so,
+                                        std::int64_t n) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) out[blockIdx.z * so + i] = m[blockIdx.z * sm + i + i * ld];
+}
+
+template <class T>
+__global__ void trace_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t n, double* out) {
+  const T* mk = m + blockIdx.x * sm;
+  double v = 0.0;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) v += to_double(mk[i + i * ld]);
+  v = block_reduce(v, Sum{});
+  if (threadIdx.x == 0) out[blockIdx.x] = v;
+}
+
+template <class T>
+__global__ void row_sums_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t rows, std::int64_t cols,
+                                RowSum kind, std::int64_t columns_per_block, double* row_sums) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const T* mk = m + blockIdx.z * sm;
+  const std::int64_t j0 = blockIdx.y * columns_per_block;
+  const std::int64_t j1 = j0 + columns_per_block < cols ? j0 + columns_per_block : cols;
+  double v = 0.0;
+  for (std::int64_t j = j0; j < j1; ++j) {
+    const double x = to_double(mk[i + j * ld]);
+    if (kind == RowSum::abs) v += fabs(x);
+    else if (kind == RowSum::abs_minus_identity) v += fabs(i == j ? x - 1.0 : x);
+    else if (i != j) v += fabs(x);
+  }
+  atomicAdd(row_sums + blockIdx.z * rows + i, v);
+}
+
+__global__ void max_of_rows_kernel(const double* row_sums, std::int64_t rows, double* out) {
+  const double* r = row_sums + blockIdx.x * rows;
+  double v = 0.0;  // row sums of absolute values are >= 0
+  bool saw_nan = false;  // fmax drops NaN, so remember it: a NaN entry must give a NaN norm
+  for (std::int64_t i = threadIdx.x; i < rows; i += blockDim.x) {
+    saw_nan |= isnan(r[i]);
+    v = fmax(v, r[i]);
+  }
+  v = block_reduce(v, Max{});
+  const int any_nan = __syncthreads_or(saw_nan);
+  if (threadIdx.x == 0) out[blockIdx.x] = any_nan ? nan("") : v;
+}
+
+template <class T>
+__global__ void gershgorin_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t n,
+                                  const double* off_diagonal_sums, double* lower, double* upper) {
+  const T* mk = m + blockIdx.x * sm;
+  const double* r = off_diagonal_sums + blockIdx.x * n;
+  double lo = INFINITY, hi = -INFINITY;
+  bool saw_nan = false;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const double d = to_double(mk[i + i * ld]);
+    saw_nan |= isnan(d) || isnan(r[i]);
+    lo = fmin(lo, d - r[i]);
+    hi = fmax(hi, d + r[i]);
+  }
+  lo = block_reduce(lo, Min{});
+  __syncthreads();
+  hi = block_reduce(hi, Max{});
+  const int any_nan = __syncthreads_or(saw_nan);
+  if (threadIdx.x == 0) {
+    lower[blockIdx.x] = any_nan ? nan("") : lo;
+    upper[blockIdx.x] = any_nan ? nan("") : hi;
+  }
+}
+
+template <class T>
+__global__ void element_sum_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t rows,
+                                   std::int64_t cols, ElementSum kind, double* accumulators) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  const T* mk = m + blockIdx.z * sm;
+  double v = 0.0;
+  if (i < rows) {
+    for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
+         j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
+      const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
+      for (std::int64_t j = j0; j < j1; ++j) {
+        const double x = to_double(mk[i + j * ld]);
+        v += kind == ElementSum::squares_then_sqrt ? x * x : (isfinite(x) ? 0.0 : 1.0);
+      }
+    }
+  }
+  v = block_reduce(v, Sum{});
+  if (threadIdx.x == 0 && v != 0.0) atomicAdd(accumulators + blockIdx.z, v);
+}
+
+__global__ void finish_element_sum_kernel(const double* accumulators, std::int64_t count, ElementSum kind,
+                                          double* out) {
+  const std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (k < count) out[k] = kind == ElementSum::squares_then_sqrt ? sqrt(accumulators[k]) : accumulators[k];
+}
+
+__global__ void power_kernel(double* v, std::int64_t count, double power) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i < count) v[i] = pow(v[i], power);
+}
+
+unsigned blocks_for(std::int64_t count) { return static_cast<unsigned>((count + kThreads - 1) / kThreads); }
+
+MemberScalars member_scalars(std::span<const double> alpha, std::span<const double> beta,
+                             std::span<const double> gamma, std::int64_t first, std::int64_t count) {
+  MemberScalars s{};
+  const std::span<const double> spans[3] = {alpha, beta, gamma};
+  for (int t = 0; t < 3; ++t)
+    for (std::int64_t k = 0; k < count; ++k)
+      s.v[t][k] = spans[t].empty() ? 0.0 : spans[t][spans[t].size() == 1 ? 0 : first + k];
+  return s;
+}
+
+}  // namespace
+
+void launch_convert(const TypedView& src, const TypedView& dst, cudaStream_t stream) {
+  with_type(src.dtype, [&](auto s_tag) {
+    with_type(dst.dtype, [&](auto d_tag) {
+      using S = decltype(s_tag);
+      using D = decltype(d_tag);
+      // In the kernel, "rows" runs along threads: pick the dimension that is contiguous in the
+      // destination so that stores coalesce (a row-major destination is the transposed problem).
+      const bool swap = dst.layout == Layout::row_major;
+      const Layout s_layout = swap ? (src.layout == Layout::col_major ? Layout::row_major : Layout::col_major)
+                                   : src.layout;
+      const std::int64_t rows = swap ? src.cols : src.rows;
+      const std::int64_t cols = swap ? src.rows : src.cols;
+      const std::int64_t s_stride = src.batch == 1 ? 0 : src.stride;
+      const std::int64_t d_stride = dst.batch == 1 ? 0 : dst.stride;
+      for_member_chunks(dst.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+        convert_kernel<S, D><<<element_grid(rows, cols, count), kThreads, 0, stream>>>(
+            member<S>(src.data, s_stride, first), s_layout, src.ld, s_stride, member<D>(dst.data, d_stride, first),
+            Layout::col_major, dst.ld, d_stride, rows, cols);
+        PE_CUDA_CHECK_LAUNCH();
+      });
+    });
+  });
+}
+
+void launch_axpby_identity(DType dtype, std::span<const double> alpha, const Mat* a, std::span<const double> beta,
+                           const Mat* b, std::span<const double> gamma, Mat& c, cudaStream_t stream) {
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t sa = a ? member_stride(*a) : 0, sb = b ? member_stride(*b) : 0, sc = member_stride(c);
+    for_member_chunks(c.batch, kMembersPerLaunch, [&](std::int64_t first, std::int64_t count) {
+      axpby_identity_kernel<T><<<element_grid(c.rows, c.cols, count), kThreads, 0, stream>>>(
+          a ? member<T>(static_cast<const void*>(a->data), sa, first) : nullptr, a ? a->ld : 0, sa,
+          b ? member<T>(static_cast<const void*>(b->data), sb, first) : nullptr, b ? b->ld : 0, sb,
+          member<T>(c.data, sc, first), c.ld, sc, c.rows, c.cols,
+          member_scalars(a ? alpha : std::span<const double>{}, b ? beta : std::span<const double>{}, gamma, first,
+                         count));
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void launch_diag_scale(DType dtype, const Mat* left, Mat& m, const Mat* right, cudaStream_t stream) {
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t sl = left ? member_stride(*left) : 0, sr = right ? member_stride(*right) : 0;
+    const std::int64_t sm = member_stride(m);
+    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      diag_scale_kernel<T><<<element_grid(m.rows, m.cols, count), kThreads, 0, stream>>>(
+          left ? member<T>(static_cast<const void*>(left->data), sl, first) : nullptr, sl,
+          member<T>(m.data, sm, first), m.ld, sm,
+          right ? member<T>(static_cast<const void*>(right->data), sr, first) : nullptr, sr, m.rows, m.cols);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void launch_symmetrize(DType dtype, Mat& m, cudaStream_t stream) {
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t tiles = (m.rows + kTile - 1) / kTile;
+    const std::int64_t pairs = tiles * (tiles + 1) / 2;
+    const std::int64_t sm = member_stride(m);
+    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      symmetrize_kernel<T><<<dim3(static_cast<unsigned>(pairs), 1, static_cast<unsigned>(count)),
+                             dim3(kTile, kTileRowsPerPass), 0, stream>>>(member<T>(m.data, sm, first), m.rows, m.ld,
+                                                                         sm);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void launch_extract_diagonal(DType dtype, const Mat& m, Mat& out, cudaStream_t stream) {
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t sm = member_stride(m), so = member_stride(out);
+    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      extract_diagonal_kernel<T><<<dim3(blocks_for(m.rows), 1, static_cast<unsigned>(count)), kThreads, 0, stream>>>(
+          member<T>(static_cast<const void*>(m.data), sm, first), m.ld, sm, member<T>(out.data, so, first), so,
+          m.rows);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void launch_trace(DType dtype, const Mat& m, double* out, cudaStream_t stream) {
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t sm = member_stride(m);
+    for_member_chunks(m.batch, 1 << 30, [&](std::int64_t first, std::int64_t count) {
+      trace_kernel<T><<<static_cast<unsigned>(count), kThreads, 0, stream>>>(
+          member<T>(static_cast<const void*>(m.data), sm, first), m.ld, sm, m.rows, out + first);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void launch_row_sums(DType dtype, const Mat& m, RowSum kind, double* row_sums, cudaStream_t stream) {
+  PE_CUDA_TRY(cudaMemsetAsync(row_sums, 0, sizeof(double) * m.rows * m.batch, stream));
+  // Enough column chunks to fill the GPU even for a single member, few enough atomics per row.
+  constexpr std::int64_t kColumns = 256;
+  const std::int64_t chunks = std::min<std::int64_t>((m.cols + kColumns - 1) / kColumns, kMaxGridYZ);
+  const std::int64_t columns_per_block = (m.cols + chunks - 1) / chunks;
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t sm = member_stride(m);
+    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      row_sums_kernel<T><<<dim3(blocks_for(m.rows), static_cast<unsigned>(chunks), static_cast<unsigned>(count)),
+                           kThreads, 0, stream>>>(member<T>(static_cast<const void*>(m.data), sm, first), m.ld, sm,
+                                                  m.rows, m.cols, kind, columns_per_block,
+                                                  row_sums + first * m.rows);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void launch_max_of_rows(std::int64_t rows, std::int64_t batch, const double* row_sums, double* out,
+                        cudaStream_t stream) {
+  max_of_rows_kernel<<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(row_sums, rows, out);
+  PE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_gershgorin_bounds(DType dtype, const Mat& m, const double* off_diagonal_sums, double* lower,
+                              double* upper, cudaStream_t stream) {
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    gershgorin_kernel<T><<<static_cast<unsigned>(m.batch), kThreads, 0, stream>>>(
+        static_cast<const T*>(m.data), m.ld, member_stride(m), m.rows, off_diagonal_sums, lower, upper);
+    PE_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void launch_element_sum(DType dtype, const Mat& m, ElementSum kind, double* accumulators, double* out,
+                        cudaStream_t stream) {
+  PE_CUDA_TRY(cudaMemsetAsync(accumulators, 0, sizeof(double) * m.batch, stream));
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t sm = member_stride(m);
+    // Fewer, longer column runs per block than the element kernels: one atomic per block.
+    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      dim3 grid = element_grid(m.rows, m.cols, count);
+      grid.y = std::max(1u, std::min(grid.y, 64u));
+      element_sum_kernel<T><<<grid, kThreads, 0, stream>>>(member<T>(static_cast<const void*>(m.data), sm, first),
+                                                           m.ld, sm, m.rows, m.cols, kind, accumulators + first);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+  finish_element_sum_kernel<<<blocks_for(m.batch), kThreads, 0, stream>>>(accumulators, m.batch, kind, out);
+  PE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_power(double* v, std::int64_t count, double power, cudaStream_t stream) {
+  power_kernel<<<blocks_for(count), kThreads, 0, stream>>>(v, count, power);
+  PE_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace pe::detail::gpu
