@@ -1,0 +1,315 @@
+// pe-bench: our inverse root and direct apply against what a user would pick instead, on the CPU
+// backend, measured in one run: an eigendecomposition root (LAPACK syevd), the classic coupled Newton
+// iteration (Guo & Higham 2006, their optimal scalar start) and the bare BLAS time of our GEMM count.
+// Prints a table and writes every number to a JSON file (rewritten after each case, so a long run that
+// is cut short keeps what it measured).
+#include <cblas.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "baselines.hpp"
+#include "pe/pe.hpp"
+#include "reference.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+struct Settings {
+  std::vector<std::int64_t> sizes{256, 512, 1024, 2048};
+  std::vector<int> powers{1, 2, 4};
+  std::vector<double> kappas{1e2, 1e4, 1e6};
+  std::vector<std::string> dtypes{"f32", "f64"};
+  int repeats = 5;
+  int repeats_large = 3;           // for n >= large_from (the O(n^3) baselines take seconds there)
+  std::int64_t large_from = 2048;
+  std::int64_t rhs_cols = 64;      // k of the direct apply Z = A^{-1/p} B
+  double target_f32 = 1e-3;
+  double target_f64 = 1e-8;
+  int newton_max_iterations = 100;
+  std::string json_path = "pe-bench.json";
+  std::string schedules;           // empty: the compiled-in tables
+  std::uint64_t seed = 20261123;
+  bool quick = false;
+};
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// Median wall time of `repeats` calls of f.
+template <class F>
+double time_median(int repeats, F&& f) {
+  std::vector<double> t;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = Clock::now();
+    f();
+    t.push_back(seconds_since(t0));
+  }
+  return median(t);
+}
+
+template <class T>
+std::vector<double> to_double(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+// One matrix and its double references, shared by every p and dtype of a (n, kappa) pair.
+struct Problem {
+  std::int64_t n = 0;
+  double kappa = 0;
+  double lambda_min = 0, lambda_max = 0;  // exact: the spectrum is prescribed
+  std::vector<double> a;
+  std::vector<double> b;                  // n x k right-hand sides
+};
+
+struct References {
+  std::vector<double> x;  // A^{-1/p}
+  std::vector<double> z;  // A^{-1/p} B
+};
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+template <class T>
+json run_case(const Settings& s, const Problem& prob, const References& ref, int p) {
+  constexpr bool is_f32 = std::is_same_v<T, float>;
+  const pe::DType dtype = is_f32 ? pe::DType::f32 : pe::DType::f64;
+  const double target = is_f32 ? s.target_f32 : s.target_f64;
+  const std::int64_t n = prob.n, k = s.rhs_cols;
+  const int repeats = n >= s.large_from ? s.repeats_large : s.repeats;
+  const std::vector<T> a(prob.a.begin(), prob.a.end()), b(prob.b.begin(), prob.b.end());
+
+  pe::Options opt;
+  opt.p = p;
+  opt.target = target;
+  if (!s.schedules.empty()) {
+    opt.schedule_source = pe::ScheduleSource::json_file;
+    opt.schedule_file = s.schedules;
+  }
+  const pe::Matrix a_view{a.data(), n, n, n, dtype};
+
+  // (a) our root: one untimed run for the report and the error (and to warm up BLAS threads).
+  std::vector<T> x(a.size());
+  const pe::MutableMatrix x_view{x.data(), n, n, n, dtype};
+  const pe::Report root = pe::inverse_root(a_view, x_view, opt);
+  const double err_root = pe::reference::relative_error(to_double(x), ref.x);
+  const double t_root = time_median(repeats, [&] { pe::inverse_root(a_view, x_view, opt); });
+
+  // (a) our direct apply Z = A^{-1/p} B, never forming X.
+  pe::Options apply_opt = opt;
+  apply_opt.mode = pe::ApplyMode::direct;
+  std::vector<T> z(b.size());
+  const pe::Matrix b_view{b.data(), n, k, n, dtype};
+  const pe::MutableMatrix z_view{z.data(), n, k, n, dtype};
+  const pe::Report apply = pe::apply_inverse_root(a_view, b_view, z_view, apply_opt);
+  const double err_apply = pe::reference::relative_error(to_double(z), ref.z);
+  const double t_apply = time_median(repeats, [&] { pe::apply_inverse_root(a_view, b_view, z_view, apply_opt); });
+
+  // (b) syevd root in the same dtype.
+  std::vector<T> xe;
+  const bool eigh_ok = pe_bench::eigh_inverse_root(a, n, p, xe);
+  const double err_eigh = eigh_ok ? pe::reference::relative_error(to_double(xe), ref.x) : NAN;
+  const double t_eigh = time_median(repeats, [&] { pe_bench::eigh_inverse_root(a, n, p, xe); });
+
+  // (c) coupled Newton, stopped at the first iteration whose error reaches ours (an oracle stop: it is
+  // told the iteration count that a residual test would find, and pays for no test). When it cannot
+  // reach our error in this dtype, it stops where its error stops improving.
+  const double c = pe_bench::newton_scaling(prob.lambda_min, prob.lambda_max, p);
+  pe_bench::CoupledNewton<T> newton(n, p);
+  std::vector<T> xn;
+  int best_iteration = 0, stalled = 0;
+  double best_err = INFINITY;
+  bool newton_reached = false;
+  newton.run(a, c, s.newton_max_iterations, xn, [&](int it, const std::vector<T>& xk) {
+    const double e = pe::reference::relative_error(to_double(xk), ref.x);
+    if (e < best_err * 0.999) {
+      best_err = e;
+      best_iteration = it;
+      stalled = 0;
+    } else if (++stalled >= 3 || !std::isfinite(e)) {
+      return false;
+    }
+    if (e <= err_root) {
+      newton_reached = true;
+      return false;
+    }
+    return true;
+  });
+  int newton_gemm_count = 0;
+  const double t_newton =
+      time_median(repeats, [&] { newton_gemm_count = newton.run(a, c, best_iteration, xn); });
+  const double err_newton = pe::reference::relative_error(to_double(xn), ref.x);
+
+  // (d) the GEMM floor: our root's GEMM count as bare n x n x n products in the same dtype.
+  std::vector<T> c_buf(a.size());
+  const double t_floor = time_median(repeats, [&] {
+    for (int g = 0; g < root.gemms; ++g) pe_bench::gemm(n, a.data(), x.data(), c_buf.data());
+  });
+
+  json j;
+  j["n"] = n;
+  j["p"] = p;
+  j["kappa"] = prob.kappa;
+  j["dtype"] = is_f32 ? "f32" : "f64";
+  j["target"] = target;
+  j["repeats"] = repeats;
+  j["ours_root"] = {{"seconds", t_root},       {"error", err_root},         {"steps", root.steps},
+                    {"gemms", root.gemms},     {"degree", root.degree},     {"tracked_bound", root.final_eps},
+                    {"certified", root.certified}, {"fallback", root.fallback}, {"l0_source", root.l0_source}};
+  j["ours_apply"] = {{"seconds", t_apply}, {"error", err_apply}, {"rhs_cols", k}, {"steps", apply.steps},
+                     {"gemms", apply.gemms}, {"mode", apply.mode}, {"fallback", apply.fallback}};
+  j["eigh"] = {{"seconds", t_eigh}, {"error", eigh_ok ? json(err_eigh) : json(nullptr)}, {"ok", eigh_ok}};
+  j["newton"] = {{"seconds", t_newton},          {"error", err_newton},          {"iterations", best_iteration},
+                 {"gemms", newton_gemm_count},   {"reached_ours", newton_reached}, {"c", c}};
+  j["gemm_floor"] = {{"seconds", t_floor}, {"gemms", root.gemms}};
+  j["ratios"] = {{"ours_over_eigh", t_root / t_eigh},
+                 {"ours_over_newton", t_root / t_newton},
+                 {"ours_over_gemm_floor", root.gemms > 0 ? json(t_root / t_floor) : json(nullptr)}};
+
+  std::printf("%5lld %2d %6.0e %4s | %3d %4d %8.4f %8.1e%s | %8.4f %8.1e | %8.4f %8.1e | %3d %4d %8.4f %8.1e%s | %8.4f |"
+              " %6.2f %6.2f %6s\n",
+              static_cast<long long>(n), p, prob.kappa, is_f32 ? "f32" : "f64", root.steps, root.gemms, t_root,
+              err_root, root.fallback ? "F" : " ", t_apply, err_apply, t_eigh, err_eigh, best_iteration,
+              newton_gemm_count, t_newton, err_newton, newton_reached ? " " : "*", t_floor, t_root / t_eigh,
+              t_root / t_newton, root.gemms > 0 ? fmt("%.2f", t_root / t_floor).c_str() : "-");
+  std::fflush(stdout);
+  return j;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+// Writes through a temporary file in the same directory and a rename: never a half-written file.
+void write_json_atomically(const std::string& path, const json& j) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path tmp = target.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw std::runtime_error("--json " + path + ": cannot write " + tmp.string());
+    out << j.dump(2) << "\n";
+    if (!out) throw std::runtime_error("--json " + path + ": write failed");
+  }
+  std::filesystem::rename(tmp, target);
+}
+
+int run(const Settings& s, const std::string& command) {
+  const char* threads = std::getenv("OPENBLAS_NUM_THREADS");
+  json doc;
+  doc["generator"] = "pe-bench";
+  doc["command"] = command;
+  doc["machine"] = {{"cpu", cpu_model()},
+                    {"hardware_threads", std::thread::hardware_concurrency()},
+                    {"openblas_num_threads", threads ? threads : "unset"},
+                    {"openblas_config", openblas_get_config()}};
+  doc["settings"] = {{"sizes", s.sizes},           {"p", s.powers},         {"kappa", s.kappas},
+                     {"dtypes", s.dtypes},         {"repeats", s.repeats},  {"repeats_large", s.repeats_large},
+                     {"rhs_cols", s.rhs_cols},     {"target_f32", s.target_f32}, {"target_f64", s.target_f64},
+                     {"schedules", s.schedules.empty() ? "compiled" : s.schedules}, {"seed", s.seed},
+                     {"spectrum", "log-spaced in [1/kappa, 1], Haar-random eigenvectors"}};
+  doc["results"] = json::array();
+
+  std::printf("pe-bench: CPU backend, %s, OPENBLAS_NUM_THREADS=%s; error = ||X - A^{-1/p}||_F / ||A^{-1/p}||_F "
+              "against dsyevd in double\n",
+              cpu_model().c_str(), threads ? threads : "unset");
+  std::printf("times are medians in seconds; apply: Z = A^{-1/p} B with k = %lld columns, direct mode; "
+              "Newton stops at our error (* = could not reach it)\n\n",
+              static_cast<long long>(s.rhs_cols));
+  std::printf("%5s %2s %6s %4s | %3s %4s %8s %8s  | %8s %8s | %8s %8s | %3s %4s %8s %8s  | %8s | %6s %6s %6s\n", "n",
+              "p", "kappa", "dt", "stp", "gemm", "ours", "err", "apply", "err", "eigh", "err", "it", "gemm", "newton",
+              "err", "floor", "/eigh", "/newt", "/floor");
+  for (std::int64_t n : s.sizes)
+    for (double kappa : s.kappas) {
+      Problem prob;
+      prob.n = n;
+      prob.kappa = kappa;
+      prob.lambda_min = 1 / kappa;
+      prob.lambda_max = 1;
+      const std::uint64_t seed = s.seed + static_cast<std::uint64_t>(n) * 1000 + static_cast<std::uint64_t>(std::log10(kappa));
+      prob.a = pe::reference::random_spd(pe::reference::make_spectrum(n, kappa, pe::reference::Spectrum::spread), seed);
+      std::mt19937_64 rng(seed + 1);
+      std::normal_distribution<double> normal;
+      prob.b.resize(static_cast<std::size_t>(n * s.rhs_cols));
+      for (auto& v : prob.b) v = normal(rng);
+      for (int p : s.powers) {
+        References ref;
+        ref.x = pe::reference::inverse_root(prob.a, n, p);
+        ref.z = pe::reference::multiply(ref.x, prob.b, n, n, s.rhs_cols);
+        for (const std::string& dt : s.dtypes) {
+          doc["results"].push_back(dt == "f32" ? run_case<float>(s, prob, ref, p) : run_case<double>(s, prob, ref, p));
+          write_json_atomically(s.json_path, doc);
+        }
+      }
+    }
+  std::printf("\nwrote %s\n", s.json_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  CLI::App app{"pe-bench: our inverse root and apply vs syevd, coupled Newton and the GEMM floor (CPU backend)"};
+  app.add_flag("--quick", s.quick, "a small subset for CI: n = 256, p = 2 and 4, kappa = 1e4, 3 repeats");
+  app.add_option("--n", s.sizes, "matrix sizes")->check(CLI::Range(std::int64_t{2}, std::int64_t{16384}));
+  app.add_option("--p", s.powers, "roots p")->check(CLI::Range(1, 64));
+  app.add_option("--kappa", s.kappas, "condition numbers")->check(CLI::Range(1.0, 1e12));
+  app.add_option("--dtype", s.dtypes, "f32 (target --target-f32) and/or f64 (--target-f64)")
+      ->check(CLI::IsMember({"f32", "f64"}));
+  app.add_option("--repeats", s.repeats, "timed runs per method (median reported)")->check(CLI::Range(1, 1000));
+  app.add_option("--repeats-large", s.repeats_large, "timed runs per method for n >= --large-from")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--large-from", s.large_from, "size from which --repeats-large applies")->check(CLI::PositiveNumber);
+  app.add_option("--rhs-cols", s.rhs_cols, "columns k of B for the direct apply")->check(CLI::Range(std::int64_t{1}, std::int64_t{16384}));
+  app.add_option("--target-f32", s.target_f32, "our target bound in fp32")->check(CLI::Range(1e-12, 0.5));
+  app.add_option("--target-f64", s.target_f64, "our target bound in fp64")->check(CLI::Range(1e-15, 0.5));
+  app.add_option("--schedules", s.schedules, "schedule tables .json (default: compiled in)")->check(CLI::ExistingFile);
+  app.add_option("--json", s.json_path, "where to write the results");
+  app.add_option("--seed", s.seed, "seed of the random test matrices");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (s.quick) {
+    if (!app.count("--n")) s.sizes = {256};
+    if (!app.count("--p")) s.powers = {2, 4};
+    if (!app.count("--kappa")) s.kappas = {1e4};
+    if (!app.count("--repeats")) s.repeats = 3;
+  }
+  std::string command = "pe-bench";
+  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  try {
+    return run(s, command);
+  } catch (const std::exception& e) {
+    std::cerr << "pe-bench: error: " << e.what() << "\n";
+    return 1;
+  }
+}
