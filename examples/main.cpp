@@ -1,0 +1,102 @@
+// pe-embed-example: a fifth root, a p that pe's default tables do not carry, from tables this project
+// generated at its build time (see CMakeLists.txt).
+//   1. the embedded header predicts, in the interval model, how many steps the target takes;
+//   2. pe::inverse_root runs on the same tables (the JSON twin of the header) and the result is checked
+//      against the closed form A^{-1/5} = H D^{-1/5} H (H a Householder reflector, so H = H^T = H^{-1}).
+// Exit status 0 only when the runtime reached the target and the error is within it.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "embedded_tables.hpp"
+#include "pe/pe.hpp"
+
+namespace {
+
+constexpr int kP = 5;
+constexpr int kDegree = 2;
+constexpr int kN = 96;
+constexpr double kKappa = 1e4;
+constexpr double kTarget = 1e-6;
+
+// H diag(d) H with H = I - 2 v v^T / (v^T v), column-major.
+std::vector<double> reflect(const std::vector<double>& d, const std::vector<double>& v) {
+  const int n = static_cast<int>(d.size());
+  double vv = 0;
+  for (double x : v) vv += x * x;
+  std::vector<double> h(static_cast<std::size_t>(n * n)), out(h.size());
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) h[static_cast<std::size_t>(i + j * n)] = (i == j ? 1.0 : 0.0) - 2 * v[i] * v[j] / vv;
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) {
+      double s = 0;
+      for (int k = 0; k < n; ++k) s += h[static_cast<std::size_t>(i + k * n)] * d[k] * h[static_cast<std::size_t>(k + j * n)];
+      out[static_cast<std::size_t>(i + j * n)] = s;
+    }
+  return out;
+}
+
+// Steps the interval model needs from [l0, 1] until the certified bound reaches the target: each step
+// uses the bucket with the largest edge <= l and moves to the normalised certified image.
+int predicted_steps(const pe::BucketTable& table, double l0, double target) {
+  double l = l0;
+  for (int step = 1; step <= 60; ++step) {
+    const pe::BucketEntry* entry = &table.entries[0];
+    for (std::size_t e = 0; e < table.count; ++e)
+      if (table.entries[e].l_edge <= l) entry = &table.entries[e];
+    if (entry->eps_f64 <= target) return step;
+    l = entry->image_lo_f64 / entry->image_hi_f64;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string tables_json = argc > 1 ? argv[1] : EXAMPLE_TABLES_JSON;
+  const example::EmbeddedTables& embedded = example::embedded_tables();
+  const pe::BucketTable* table = example::find_table(kP, kDegree);
+  std::printf("embedded tables: %s, config %s, %zu bucket table(s), %zu fixed schedule(s)\n", embedded.generator,
+              embedded.config_hash, embedded.tables.size(), embedded.fixed.size());
+  std::printf("p = %d, degree %d: %zu buckets; the interval model reaches %.0e from kappa %.0e in %d steps\n", kP,
+              kDegree, table->count, kTarget, kKappa, predicted_steps(*table, 1 / kKappa, kTarget));
+
+  std::vector<double> d(kN), v(kN), root_d(kN);
+  for (int i = 0; i < kN; ++i) {
+    d[i] = std::pow(kKappa, static_cast<double>(i) / (kN - 1) - 1);  // log-spaced in [1/kappa, 1]
+    root_d[i] = std::pow(d[i], -1.0 / kP);
+    v[i] = std::sin(1.0 + i);
+  }
+  const std::vector<double> a = reflect(d, v), expected = reflect(root_d, v);
+
+  pe::Options options;
+  options.p = kP;
+  options.degree = kDegree;
+  options.target = kTarget;
+  options.schedule_source = pe::ScheduleSource::json_file;
+  options.schedule_file = tables_json;
+  std::vector<double> x(a.size());
+  pe::Report report;
+  try {
+    report = pe::inverse_root(pe::Matrix{a.data(), kN, kN, kN}, pe::MutableMatrix{x.data(), kN, kN, kN}, options);
+  } catch (const pe::Error& e) {
+    std::fprintf(stderr, "pe-embed-example: error: %s\n", e.what());
+    return 1;
+  }
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    diff += (x[i] - expected[i]) * (x[i] - expected[i]);
+    norm += expected[i] * expected[i];
+  }
+  const double error = std::sqrt(diff / norm);
+  std::printf("runtime: %d steps, %d GEMMs, tracked bound %.3g (certified %s, fallback %s), l0 %.3g (%s)\n",
+              report.steps, report.gemms, report.final_eps, report.certified ? "yes" : "no",
+              report.fallback ? "yes" : "no", report.l0.empty() ? 0.0 : report.l0[0], report.l0_source.c_str());
+  // ||X^p A - I|| <= eps gives a relative error of X of about eps / p; the factor 2 leaves room for rounding.
+  const double tolerance = 2 * kTarget / kP;
+  std::printf("||X - A^{-1/5}||_F / ||A^{-1/5}||_F = %.3g (tolerance %.3g)\n", error, tolerance);
+  const bool ok = report.target_reached && !report.fallback && error <= tolerance;
+  std::printf("%s\n", ok ? "ok" : "FAILED");
+  return ok ? 0 : 1;
+}
