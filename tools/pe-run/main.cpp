@@ -14,6 +14,7 @@
 #include "npy.hpp"
 #include "pe/pe.hpp"
 #include "reference.hpp"
+#include "solve_commands.hpp"
 
 namespace {
 
@@ -224,6 +225,7 @@ int main(int argc, char** argv) {
   int repeats = 5;
   auto* bench = app.add_subcommand("bench-root", "fp32 timings: our root vs ssyevd root vs bare sgemm calls");
   bench->add_option("--repeats", repeats, "runs per case (median reported)")->check(CLI::Range(1, 100));
+  const auto solve_commands = pe_run::add_solve_commands(app);  // solve, gram-apply, bench-solve
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -234,6 +236,7 @@ int main(int argc, char** argv) {
     if (*apply) return run_apply(apply_args);
     if (*demo) return run_demo(demo_schedules);
     if (*bench) return run_bench(repeats);
+    if (solve_commands->selected()) return solve_commands->run();
   } catch (const pe::Error& e) {
     std::cerr << "pe-run: error: " << e.what() << "\n";
     return 1;

@@ -1,0 +1,37 @@
+// Pieces shared by the solve and Gram entry points: view checks (batch 1), moving views in and out of a
+// backend, calling the public root API on backend-resident matrices, residual norms.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "pe/pe.hpp"
+
+namespace pe::detail::solve {
+
+std::string num(double v);
+
+// Throws pe::Error naming `name` unless the view is usable here: non-null, f32/f64, ld consistent with
+// its layout, batch 1, on `device`.
+template <class View>
+void check_view(const char* name, const View& v, Device device);
+
+// A host (double, column-major) copy of a backend matrix, and a finiteness check of it that names the
+// argument and the first offending entry.
+std::vector<double> host_copy(Backend& backend, const Mat& m);
+void check_finite(const char* name, const std::vector<double>& host, std::int64_t rows);
+
+// Backend matrix <- caller view (host: converted; device: must be in the storage dtype, column-major).
+void move_in(Backend& backend, const char* name, const Matrix& v, Mat& dst);
+void move_out(Backend& backend, const Mat& src, const MutableMatrix& v);
+
+// Views of backend-resident matrices for the public API (same device and storage dtype as `backend`).
+Matrix view_of(const Backend& backend, const Mat& m, Device device);
+MutableMatrix mutable_view_of(const Backend& backend, Mat& m, Device device);
+
+// Frobenius norm of every column block (batch 1): one fetch.
+double frobenius(Backend& backend, const Mat& m);
+
+}  // namespace pe::detail::solve

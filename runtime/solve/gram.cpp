@@ -1,0 +1,324 @@
+// pe::gram_apply: roots of A = G^T G + lambda I without the caller forming A, the dual identity for
+// right-hand sides in the range of G^T, and a cache of formed Grams and materialised roots.
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "backend_factory.hpp"
+#include "common.hpp"
+#include "pe/solve.hpp"
+#include "precondition.hpp"
+
+namespace pe {
+
+namespace {
+
+using detail::Backend;
+using detail::Mat;
+using detail::Op;
+using detail::solve::num;
+
+// Everything that determines a formed Gram (see GramCache in solve.hpp).
+struct GramKey {
+  const void* data = nullptr;
+  std::int64_t rows = 0, cols = 0, ld = 0;
+  DType dtype = DType::f64;
+  Layout layout = Layout::col_major;
+  Device device = Device::cpu;
+  void* stream = nullptr;
+  std::uint64_t version = 0;
+  bool dual = false;
+  double lambda = 0;
+  DType storage = DType::f64;
+  ComputeMode compute = ComputeMode::native;
+  bool operator==(const GramKey&) const = default;
+};
+
+// What additionally determines a materialised root of that Gram.
+struct RootKey {
+  int p = 0;
+  double target = 0;
+  int max_gemms = 0;
+  int degree = 0;
+  ScheduleSource source = ScheduleSource::compiled;
+  std::string schedule_file;
+  bool operator==(const RootKey&) const = default;
+};
+
+// FNV-1a over every element's bytes (in its own dtype), column by column: detects changed contents of
+// host views under an unchanged version token.
+std::uint64_t fingerprint(const Matrix& g) {
+  std::uint64_t h = 1469598103934665603ull;
+  const std::size_t size = g.dtype == DType::f32 ? 4 : 8;
+  const auto* base = static_cast<const unsigned char*>(g.data);
+  const std::int64_t outer = g.layout == Layout::col_major ? g.cols : g.rows;
+  const std::int64_t inner = g.layout == Layout::col_major ? g.rows : g.cols;
+  for (std::int64_t j = 0; j < outer; ++j) {
+    const unsigned char* p = base + static_cast<std::size_t>(j * g.ld) * size;
+    for (std::size_t b = 0; b < static_cast<std::size_t>(inner) * size; ++b) {
+      h ^= p[b];
+      h *= 1099511628211ull;
+    }
+  }
+  return h;
+}
+
+}  // namespace
+
+struct GramCache::Impl {
+  struct Root {
+    RootKey key;
+    Mat x;
+    Report report;
+  };
+  struct Entry {
+    GramKey key;
+    std::uint64_t fingerprint = 0;
+    std::unique_ptr<Backend> backend;  // owns g and gram (and the roots' memory)
+    Mat g;                             // G (m x n) in the storage dtype
+    Mat gram;                          // G^T G or G G^T (lambda not added; the root iteration adds it)
+    std::vector<Root> roots;
+    std::uint64_t last_use = 0;
+  };
+  std::size_t max_entries = 4;
+  std::vector<Entry> entries;
+  std::uint64_t clock = 0;
+};
+
+GramCache::GramCache(std::size_t max_entries) : impl_(std::make_unique<Impl>()) {
+  if (max_entries < 1) throw Error("GramCache: max_entries = 0; expected at least 1");
+  impl_->max_entries = max_entries;
+}
+GramCache::~GramCache() = default;
+GramCache::GramCache(GramCache&&) noexcept = default;
+GramCache& GramCache::operator=(GramCache&&) noexcept = default;
+void GramCache::clear() { impl_->entries.clear(); }
+std::size_t GramCache::size() const { return impl_->entries.size(); }
+
+struct GramCacheAccess {
+  static GramCache::Impl& impl(GramCache& c) { return *c.impl_; }
+};
+
+namespace {
+
+void check_options(const GramOptions& o) {
+  if (o.p < 1 || o.p > 64) throw Error("options.p = " + std::to_string(o.p) + ": expected an integer in [1, 64]");
+  if (!(o.lambda >= 0) || !std::isfinite(o.lambda))
+    throw Error("options.lambda = " + num(o.lambda) + ": expected a finite value >= 0");
+  if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
+  if (o.side == GramSide::dual && o.rhs == GramRhs::plain)
+    throw Error("options.side = dual needs options.rhs = range: the identity A^{-1/p} G^T C = G^T (G G^T + lambda "
+                "I)^{-1/p} C holds only for right-hand sides of the form G^T C");
+}
+
+// Jacobi (column norms of G) is exact only for p = 1; roots use a scalar normalisation.
+Precond scaling_for(int p) { return p == 1 ? Precond::jacobi : Precond::frobenius; }
+
+Options root_options(const GramOptions& o, int budget) {
+  Options io;
+  io.p = o.p;
+  io.target = o.target;
+  io.max_gemms = budget;
+  io.degree = o.degree;
+  io.precond = scaling_for(o.p);
+  io.ridge = o.lambda;
+  io.lambda_min_hint = o.lambda_min_hint;
+  io.kappa_hint = o.kappa_hint;
+  io.schedule_source = o.schedule_source;
+  io.schedule_file = o.schedule_file;
+  io.device = o.device;
+  io.stream = o.stream;
+  io.compute = o.compute;
+  io.storage_from_input = true;
+  return io;
+}
+
+// A Gram whose smallest normalised eigenvalue is provably (power iteration gives an upper bound) at the
+// rounding level of its storage has no usable inverse root: refuse it rather than return noise.
+void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool dual) {
+  if (o.lambda > 0) return;
+  const std::int64_t d = gram.rows;
+  Mat an = be.allocate(d, d, 1);
+  be.copy(gram, an);
+  be.max_abs_row_sum(an, 0);
+  const double norm = be.fetch_scalars()[0][0];
+  if (!(norm > 0))
+    throw Error("g: G is zero, so its Gram is singular; pass options.lambda > 0");
+  be.scale(std::vector<double>{1 / norm}, an);
+  const double estimate = detail::estimate_lambda_min(be, an, 30)[0];
+  const double unit = be.storage() == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
+                                                 : std::numeric_limits<double>::epsilon() / 2;
+  const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit;
+  if (estimate <= threshold)
+    throw Error(std::string("g: the ") + (dual ? "Gram G G^T" : "Gram G^T G") +
+                " is numerically singular (smallest normalised eigenvalue <= " + num(std::max(estimate, 0.0)) +
+                ", below the rounding level " + num(threshold) + " of " + to_string(be.storage()) +
+                "): G is rank deficient" + (dual ? " in its rows" : " in its columns") +
+                "; pass options.lambda > 0 (lambda = 0 given)");
+}
+
+}  // namespace
+
+GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const GramOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  check_options(o);
+  detail::solve::check_view("g", g, o.device);
+  detail::solve::check_view("b", b, o.device);
+  detail::solve::check_view("z", z, o.device);
+  const std::int64_t m = g.rows, n = g.cols;
+  const bool range = o.rhs == GramRhs::range;
+  if (b.rows != (range ? m : n))
+    throw Error("b: has " + std::to_string(b.rows) + " rows, expected " + std::to_string(range ? m : n) +
+                (range ? " (g's rows: rhs range takes C with Z = A^{-1/p} G^T C)" : " (g's columns: A = G^T G)"));
+  if (z.rows != n || z.cols != b.cols)
+    throw Error("z: shape " + std::to_string(z.rows) + " x " + std::to_string(z.cols) + " expected " +
+                std::to_string(n) + " x " + std::to_string(b.cols));
+  const bool dual = range && (o.side == GramSide::dual || (o.side == GramSide::automatic && m < n));
+  const std::int64_t d = dual ? m : n, k = b.cols;
+  const DType storage = o.storage_from_input ? g.dtype : o.storage;
+
+  GramReport report;
+  report.side = dual ? "dual" : "primal";
+  // GEMMs besides the root: the Gram (unless cached), G^T C (primal range) or G^T W (dual).
+  const int rhs_gemms = range ? 1 : 0;
+
+  GramKey key{g.data, g.rows, g.cols, g.ld, g.dtype, g.layout, g.device, o.stream, o.version, dual, o.lambda,
+              storage, o.compute};
+  const bool host = g.device == Device::cpu;
+  const std::uint64_t print = o.cache && host ? fingerprint(g) : 0;
+
+  GramCache::Impl::Entry scratch;
+  GramCache::Impl::Entry* entry = nullptr;
+  if (o.cache) {
+    GramCache::Impl& c = GramCacheAccess::impl(*o.cache);
+    auto it = std::find_if(c.entries.begin(), c.entries.end(), [&](const auto& e) { return e.key == key; });
+    if (it != c.entries.end() && host && it->fingerprint != print) {
+      report.notes.push_back("g's contents changed under the same version token; the cached entry was dropped");
+      c.entries.erase(it);
+      it = c.entries.end();
+    }
+    if (it != c.entries.end()) {
+      entry = &*it;
+      report.cache = "gram";
+    } else {
+      if (c.entries.size() >= c.max_entries)
+        c.entries.erase(std::min_element(c.entries.begin(), c.entries.end(),
+                                         [](const auto& x, const auto& y) { return x.last_use < y.last_use; }));
+      c.entries.emplace_back();
+      entry = &c.entries.back();
+      report.cache = "miss";
+    }
+    entry->last_use = ++c.clock;
+  } else {
+    entry = &scratch;
+    report.cache = "off";
+  }
+
+  const int budget = o.max_gemms > 0 ? o.max_gemms : INT_MAX;
+  const bool build_gram = !entry->backend;
+  if (build_gram) {
+    try {
+      entry->key = key;
+      entry->fingerprint = print;
+      entry->backend = detail::make_backend(o.device, storage, o.compute, o.stream);
+      Backend& be = *entry->backend;
+      entry->g = be.allocate(m, n, 1);
+      detail::solve::move_in(be, "g", g, entry->g);
+      detail::solve::check_finite("g", detail::solve::host_copy(be, entry->g), m);
+      entry->gram = be.allocate(d, d, 1);
+      if (dual)
+        be.gemm(Op::N, Op::T, 1.0, entry->g, entry->g, 0.0, entry->gram);
+      else
+        be.gemm(Op::T, Op::N, 1.0, entry->g, entry->g, 0.0, entry->gram);
+      be.symmetrize(entry->gram);
+      report.gemms += 1;
+      check_not_singular(be, entry->gram, o, dual);
+    } catch (...) {
+      if (o.cache) {  // never keep a half-built entry
+        auto& es = GramCacheAccess::impl(*o.cache).entries;
+        es.erase(std::find_if(es.begin(), es.end(), [&](const auto& e) { return &e == entry; }));
+      }
+      throw;
+    }
+  }
+  Backend& be = *entry->backend;
+  Mat bm = be.allocate(b.rows, k, 1);
+  detail::solve::move_in(be, "b", b, bm);
+  detail::solve::check_finite("b", detail::solve::host_copy(be, bm), b.rows);
+
+  // The right-hand side the root applies to: B (plain), G^T C (primal range) or C (dual).
+  Mat w = bm;
+  if (range && !dual) {
+    w = be.allocate(n, k, 1);
+    be.gemm(Op::T, Op::N, 1.0, entry->g, bm, 0.0, w);
+  }
+  auto finish = [&](Mat& root_out) {
+    if (dual) {
+      Mat zn = be.allocate(n, k, 1);
+      be.gemm(Op::T, Op::N, 1.0, entry->g, root_out, 0.0, zn);  // Z = G^T (G G^T + lambda I)^{-1/p} C
+      detail::solve::move_out(be, zn, z);
+    } else {
+      detail::solve::move_out(be, root_out, z);
+    }
+    report.gemms += rhs_gemms;
+  };
+  const int overhead = report.gemms + rhs_gemms;
+  if (budget != INT_MAX && budget - overhead < 1)
+    throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + " leaves no GEMMs for the root after the " +
+                std::to_string(overhead) + " this call needs besides it");
+  const int root_budget = budget == INT_MAX ? 0 : budget - overhead;
+
+  if (!o.cache) {
+    // Nothing is reused: the runtime's apply chooses direct or materialised by the shapes.
+    Mat out = be.allocate(d, k, 1);
+    report.root = apply_inverse_root(detail::solve::view_of(be, entry->gram, o.device),
+                                     detail::solve::view_of(be, w, o.device),
+                                     detail::solve::mutable_view_of(be, out, o.device), root_options(o, root_budget));
+    report.gemms += report.root.gemms;
+    finish(out);
+  } else {
+    const RootKey rk{o.p, o.target, o.max_gemms, o.degree, o.schedule_source, o.schedule_file};
+    auto it = std::find_if(entry->roots.begin(), entry->roots.end(), [&](const auto& r) { return r.key == rk; });
+    if (it == entry->roots.end()) {
+      // Materialise: later right-hand sides then cost one GEMM each.
+      if (budget != INT_MAX && root_budget < 2)
+        throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + " leaves no GEMMs for the root");
+      GramCache::Impl::Root root{rk, be.allocate(d, d, 1), {}};
+      Options io = root_options(o, budget == INT_MAX ? 0 : root_budget - 1);
+      root.report = inverse_root(detail::solve::view_of(be, entry->gram, o.device),
+                                 detail::solve::mutable_view_of(be, root.x, o.device), io);
+      report.gemms += root.report.gemms;
+      entry->roots.push_back(std::move(root));
+      it = std::prev(entry->roots.end());
+    } else {
+      report.cache = "hit";
+    }
+    report.root = it->report;
+    Mat out = be.allocate(d, k, 1);
+    be.gemm(Op::N, Op::N, 1.0, it->x, w, 0.0, out);
+    report.gemms += 1;
+    finish(out);
+  }
+  if (o.p > 1) report.notes.push_back("p > 1: scalar normalisation only (a diagonal scaling would change the root)");
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return report;
+}
+
+std::string to_json(const GramReport& r) {
+  using nlohmann::json;
+  json j = {{"side", r.side},
+            {"cache", r.cache},
+            {"gemms", r.gemms},
+            {"root", json::parse(to_json(r.root))},
+            {"seconds", r.seconds},
+            {"notes", r.notes}};
+  return j.dump();
+}
+
+}  // namespace pe
