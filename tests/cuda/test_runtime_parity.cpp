@@ -1,0 +1,267 @@
+// The runtime's algorithm (preconditioning, interval-tracked coupled steps, divergence checks) on the
+// CUDA backend in every storage dtype, against LAPACK in double and against the CPU backend in double.
+// Tables: the generated ones when they are compiled in, otherwise the closed-form Newton table
+// (newton_table.hpp), so these tests exercise the same code path on a GPU either way.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <optional>
+
+#include "backend_factory.hpp"
+#include "cuda_test_support.hpp"
+#include "iteration.hpp"
+#include "newton_table.hpp"
+#include "precondition.hpp"
+#include "reference.hpp"
+
+namespace pe::test {
+namespace {
+
+using detail::Mat;
+
+struct TableChoice {
+  detail::OwnedBucketTable table;
+  std::string source;
+};
+
+// The degree-2 generated table for p when there is one, else the degree-1 one, else Newton.
+TableChoice table_for(int p) {
+  try {
+    const detail::ScheduleSet& set = detail::compiled_schedules();
+    for (int degree : {2, 1})
+      if (const detail::OwnedBucketTable* t = set.find(p, degree)) return {*t, "compiled degree " + std::to_string(degree)};
+  } catch (const pe::Error&) {
+    // no generated tables in this build
+  }
+  return {newton_bucket_table(p), "closed-form Newton"};
+}
+
+struct RunResult {
+  HostBatch x;  // X ~ A^{-1/p} (materialised) or Z ~ A^{-1/p} B (direct), in double
+  detail::IterationResult it;
+};
+
+// Everything pe::inverse_root does between validation and output, on a given backend.
+RunResult run_algorithm(detail::Backend& be, HostBatch a, const TableChoice& table, int p, double target,
+                        double kappa, const HostBatch* rhs = nullptr,
+                        std::function<void(StepEvent&)> on_step = {}) {
+  const std::int64_t n = a.rows, batch = a.batch;
+  Mat am = upload_stored(be, a);
+  detail::PrecondSettings ps;
+  ps.mode = Precond::frobenius;
+  ps.p = p;
+  ps.kappa_hint = kappa;
+  ps.l0_floor = table.table.entries.front().l_edge;
+  const detail::Preconditioned pre = detail::precondition_spd(be, am, a.v, ps);
+  std::vector<double> final_factor(static_cast<std::size_t>(batch));
+  for (std::size_t k = 0; k < final_factor.size(); ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / p);
+  detail::IterationSettings s;
+  s.p = p;
+  s.target = target;
+  s.direct = rhs != nullptr;
+  s.on_step = std::move(on_step);
+  Mat x = be.allocate(n, n, batch), z;
+  if (rhs) {
+    HostBatch b = *rhs;
+    z = upload_stored(be, b);
+  }
+  RunResult r;
+  r.it = detail::run_coupled(be, am, table.table, pre.l0, pre.l0_rigorous, final_factor, s, x, z);
+  r.x = download(be, rhs ? z : x);
+  return r;
+}
+
+HostBatch spd_times_powers_of_two(std::mt19937_64& rng, std::int64_t n, double kappa, const std::vector<double>& s) {
+  const std::vector<double> a =
+      reference::random_spd(reference::make_spectrum(n, kappa, reference::Spectrum::spread), rng());
+  HostBatch h(n, n, static_cast<std::int64_t>(s.size()));
+  for (std::size_t k = 0; k < s.size(); ++k)
+    for (std::int64_t i = 0; i < n * n; ++i) h.v[k * static_cast<std::size_t>(n * n) + static_cast<std::size_t>(i)] = s[k] * a[static_cast<std::size_t>(i)];
+  return h;
+}
+
+std::vector<double> member(const HostBatch& h, std::int64_t k) {
+  const auto size = h.rows * h.cols;
+  return {h.v.begin() + k * size, h.v.begin() + (k + 1) * size};
+}
+
+// Where the rounding of a storage enters: its unit roundoff, or tf32's 2^-11 on GEMM inputs.
+double effective_roundoff(const Config& c) {
+  return c.compute == ComputeMode::tf32 ? std::ldexp(1.0, -11) : unit_roundoff(c.storage);
+}
+
+// Rounding allowance on top of the tracked bound. Each step rounds X once and Y through about p + 1
+// products; an error in Y moves later steps' q (so X) by about the same relative amount, giving
+// steps * (p + 2) unit roundoffs. A relative rounding u of Y acts like a relative perturbation u of A,
+// which moves A^{-1/p} by up to kappa^{1/p} u relative (the root's condition on a spread spectrum), so
+// the allowance is steps (p + 2) kappa^{1/p} u (bf16: u = 2^-8; tf32 products: 2^-11).
+double rounding_allowance(const Config& c, int steps, int p, double kappa) {
+  return steps * (p + 2) * std::pow(kappa, 1.0 / p) * effective_roundoff(c) + 1e-10;  // 1e-10: LAPACK at cond <= 1e3
+}
+
+class CudaRuntime : public ::testing::TestWithParam<std::tuple<Config, int>> {
+ protected:
+  void SetUp() override {
+    PE_REQUIRE_CUDA_DEVICE();
+    seed_ = fresh_seed();
+    rng_.seed(seed_);
+  }
+  const Config& config() const { return std::get<0>(GetParam()); }
+  int p() const { return std::get<1>(GetParam()); }
+  // bf16/fp16 aim at 1e-2 (their unit roundoffs are 4e-3 and 5e-4), the others at 1e-3.
+  bool half() const { return config().storage == DType::bf16 || config().storage == DType::f16; }
+  double target() const { return half() ? 1e-2 : 1e-3; }
+  // 16-bit storage keeps cond 1e2 so that its allowance (kappa^{1/p} u per rounding) stays informative.
+  double kappa() const { return half() ? 1e2 : 1e3; }
+  std::uint64_t seed_ = 0;
+  std::mt19937_64 rng_;
+};
+
+TEST_P(CudaRuntime, RootWithinTrackedBoundAndBatchedEqualsUnbatched) {
+  const int p = this->p();
+  const TableChoice table = table_for(p);
+  SCOPED_TRACE("seed " + std::to_string(seed_) + ", config " + config().name + ", p " + std::to_string(p) +
+               ", tables " + table.source);
+  const std::int64_t n = 64;
+  const double kappa = this->kappa();
+  const std::vector<double> s{1.0, 4.0, 0.25};  // exact in every dtype: the members share A_n
+  HostBatch a = spd_times_powers_of_two(rng_, n, kappa, s);
+  auto gpu = detail::make_cuda_backend(config().storage, config().compute, nullptr);
+  const RunResult batched = run_algorithm(*gpu, a, table, p, target(), kappa);
+  ASSERT_FALSE(batched.it.diverged) << batched.it.reason;
+  EXPECT_TRUE(batched.it.target_reached) << "final bound " << batched.it.final_eps;
+
+  HostBatch stored = a;  // what the device holds after rounding to the storage
+  (void)upload_stored(*gpu, stored);
+  const double allowance = rounding_allowance(config(), batched.it.steps, p, kappa);
+  const std::vector<double> ref = reference::inverse_root(member(stored, 0), n, p);
+  for (std::int64_t k = 0; k < a.batch; ++k) {
+    std::vector<double> xk = member(batched.x, k);
+    for (double& v : xk) v *= std::pow(s[static_cast<std::size_t>(k)], 1.0 / p);  // (s A)^{-1/p} = s^{-1/p} A^{-1/p}
+    const double err = reference::relative_error(xk, ref);
+    RecordProperty("rel_error_member_" + std::to_string(k), std::to_string(err));
+    if (k == 0)
+      std::printf("[ measured ] %s p=%d steps=%d gemms=%d tracked=%.3g rel_error=%.3g allowance=%.3g\n", config().name,
+                  p, batched.it.steps, batched.it.gemms, batched.it.final_eps, err, allowance);
+    EXPECT_LE(err, batched.it.final_eps + allowance)
+        << "member " << k << ": steps " << batched.it.steps << ", bound " << batched.it.final_eps;
+  }
+
+  // The first member alone: same schedule (same A_n), same result up to the products' rounding.
+  HostBatch single(n, n, 1);
+  single.v = member(a, 0);
+  const RunResult alone = run_algorithm(*gpu, single, table, p, target(), kappa);
+  EXPECT_EQ(alone.it.steps, batched.it.steps);
+  EXPECT_EQ(alone.it.gemms, batched.it.gemms);
+  const double diff = reference::relative_error(member(batched.x, 0), alone.x.v);
+  EXPECT_LE(diff, config().storage == DType::f64 ? 1e-12 : 2 * allowance) << "batched vs unbatched";
+
+  // Against the CPU backend in double on the same stored matrix: in f64 the same arithmetic up to
+  // summation order (cond 1e3 times a few dozen roundings of 2^-53); in other dtypes both within bounds.
+  auto cpu = detail::make_cpu_backend(DType::f64, ComputeMode::native);
+  HostBatch stored_single(n, n, 1);
+  stored_single.v = member(stored, 0);
+  const RunResult host = run_algorithm(*cpu, stored_single, table, p, target(), kappa);
+  const double cpu_diff = reference::relative_error(alone.x.v, host.x.v);
+  RecordProperty("rel_diff_vs_cpu_f64", std::to_string(cpu_diff));
+  if (config().storage == DType::f64) {
+    EXPECT_EQ(alone.it.steps, host.it.steps);
+    EXPECT_LE(cpu_diff, 1e-9);
+  } else {
+    EXPECT_LE(cpu_diff, batched.it.final_eps + host.it.final_eps + allowance);
+  }
+}
+
+TEST_P(CudaRuntime, DirectApplyWithinTrackedBound) {
+  const int p = this->p();
+  const TableChoice table = table_for(p);
+  SCOPED_TRACE("seed " + std::to_string(seed_) + ", config " + config().name + ", p " + std::to_string(p));
+  const std::int64_t n = 64, k = 5;
+  const double kappa = this->kappa();
+  HostBatch a = spd_times_powers_of_two(rng_, n, kappa, {1.0, 2.0});
+  HostBatch b = random_batch(rng_, n, k, 2);
+  auto gpu = detail::make_cuda_backend(config().storage, config().compute, nullptr);
+  HostBatch stored_a = a, stored_b = b;
+  (void)upload_stored(*gpu, stored_a);
+  (void)upload_stored(*gpu, stored_b);
+  const RunResult direct = run_algorithm(*gpu, a, table, p, target(), kappa, &b);
+  ASSERT_FALSE(direct.it.diverged) << direct.it.reason;
+  for (std::int64_t m = 0; m < 2; ++m) {
+    const std::vector<double> root = reference::inverse_root(member(stored_a, m), n, p);
+    const std::vector<double> ref = reference::multiply(root, member(stored_b, m), n, n, k);
+    // Z = X B with X = A^{-1/p} (I + F), ||F||_2 <= bound: ||Z - A^{-1/p} B||_F <= ||F||_2 ||A^{-1/p}||_2 ||B||_F,
+    // ||A^{-1/p}||_2 = lambda_min(A)^{-1/p}.
+    const double root_norm2 = std::pow(reference::eigenvalues(member(stored_a, m), n).front(), -1.0 / p);
+    double b_norm = 0, err = 0;
+    const std::vector<double> z = member(direct.x, m), bm = member(stored_b, m);
+    for (std::size_t i = 0; i < z.size(); ++i) {
+      b_norm += bm[i] * bm[i];
+      err += (z[i] - ref[i]) * (z[i] - ref[i]);
+    }
+    EXPECT_LE(std::sqrt(err), (direct.it.final_eps + rounding_allowance(config(), direct.it.steps, p, kappa)) * root_norm2 *
+                                  std::sqrt(b_norm))
+        << "member " << m;
+  }
+}
+
+TEST_P(CudaRuntime, DivergenceIsDetectedAndTheExactRootTakesOver) {
+  const int p = this->p();
+  const TableChoice table = table_for(p);
+  const std::int64_t n = 48;
+  HostBatch a = spd_times_powers_of_two(rng_, n, 100.0, {1.0});
+  auto gpu = detail::make_cuda_backend(config().storage, config().compute, nullptr);
+  // Fault injection: a NaN in the residual after the first step.
+  const RunResult broken = run_algorithm(*gpu, a, table, p, target(), 100.0, nullptr, [](StepEvent& ev) {
+    if (ev.step == 0 && !ev.y.empty()) {
+      ev.y[3] = std::nan("");
+      ev.write_back_y = true;
+    }
+  });
+  ASSERT_TRUE(broken.it.diverged);
+  EXPECT_NE(broken.it.reason.find("non-finite"), std::string::npos) << broken.it.reason;
+  HostBatch stored = a;
+  Mat am = upload_stored(*gpu, stored);
+  Mat x = gpu->allocate(n, n, 1);
+  ASSERT_TRUE(gpu->exact_inverse_root(am, p, x));
+  EXPECT_LE(reference::relative_error(download(*gpu, x).v, reference::inverse_root(stored.v, n, p)),
+            1.01 * unit_roundoff(config().storage) + 1e-11);
+}
+
+// Host emulation of the batching (runs in CI, no GPU): the same driver on the CPU backend in f32, where
+// per-member scalars, the shared schedule and the one fetch per step follow the same code as on the GPU.
+TEST(CudaRuntimeHostEmulation, BatchedEqualsUnbatchedAndMeetsTheBoundOnTheCpuBackend) {
+  std::mt19937_64 rng(fresh_seed());
+  const int p = 2;
+  const TableChoice table = table_for(p);
+  const std::int64_t n = 40;
+  const std::vector<double> s{1.0, 8.0, 0.5};
+  HostBatch a = spd_times_powers_of_two(rng, n, 1e3, s);
+  auto cpu = detail::make_cpu_backend(DType::f32, ComputeMode::native);
+  const RunResult batched = run_algorithm(*cpu, a, table, p, 1e-3, 1e3);
+  ASSERT_FALSE(batched.it.diverged) << batched.it.reason;
+  HostBatch single(n, n, 1);
+  single.v = member(a, 0);
+  const RunResult alone = run_algorithm(*cpu, single, table, p, 1e-3, 1e3);
+  EXPECT_EQ(alone.it.steps, batched.it.steps);
+  const Config f32{DType::f32, ComputeMode::native, "f32"};
+  const double allowance = rounding_allowance(f32, batched.it.steps, p, 1e3);
+  HostBatch stored = a;
+  (void)upload_stored(*cpu, stored);
+  const std::vector<double> ref = reference::inverse_root(member(stored, 0), n, p);
+  for (std::int64_t k = 0; k < a.batch; ++k) {
+    std::vector<double> xk = member(batched.x, k);
+    for (double& v : xk) v *= std::pow(s[static_cast<std::size_t>(k)], 1.0 / p);
+    EXPECT_LE(reference::relative_error(xk, ref), batched.it.final_eps + allowance) << "member " << k;
+    EXPECT_LE(reference::relative_error(xk, alone.x.v), 2 * allowance) << "member " << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDtypes, CudaRuntime, ::testing::Combine(::testing::ValuesIn(kConfigs), ::testing::Values(1, 2, 4)),
+                         [](const ::testing::TestParamInfo<std::tuple<Config, int>>& info) {
+                           return std::string(std::get<0>(info.param).name) + "_p" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+}  // namespace
+}  // namespace pe::test
