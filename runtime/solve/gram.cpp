@@ -12,7 +12,7 @@
 #include "backend_factory.hpp"
 #include "common.hpp"
 #include "pe/solve.hpp"
-#include "precondition.hpp"
+#include "lanczos.hpp"
 
 namespace pe {
 
@@ -138,28 +138,32 @@ Options root_options(const GramOptions& o, int budget) {
   return io;
 }
 
-// A Gram whose smallest normalised eigenvalue is provably (power iteration gives an upper bound) at the
-// rounding level of its storage has no usable inverse root: refuse it rather than return noise.
-void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool dual) {
+// lambda = 0 needs a positive definite Gram. A Gram bigger than G's other side is singular by its
+// shape; otherwise Lanczos gives an upper bound of its smallest normalised eigenvalue, and a bound at the
+// rounding level of the storage proves it numerically singular (G rank deficient): refuse it rather than
+// return noise. Costs at most kLanczosSteps products with a vector (O(d^2) each).
+constexpr int kLanczosSteps = 80;
+
+void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool dual, std::int64_t other) {
   if (o.lambda > 0) return;
   const std::int64_t d = gram.rows;
-  Mat an = be.allocate(d, d, 1);
-  be.copy(gram, an);
-  be.max_abs_row_sum(an, 0);
+  const std::string what = std::string("g: the Gram ") + (dual ? "G G^T" : "G^T G") + " (" + std::to_string(d) +
+                           " x " + std::to_string(d) + ")";
+  const std::string advice = "; pass options.lambda > 0 (lambda = 0 given)";
+  if (d > other)
+    throw Error(what + " has rank at most " + std::to_string(other) + ", so it is singular" + advice +
+                (dual ? "" : " or use rhs range, whose dual side works on G G^T"));
+  be.max_abs_row_sum(gram, 0);
   const double norm = be.fetch_scalars()[0][0];
-  if (!(norm > 0))
-    throw Error("g: G is zero, so its Gram is singular; pass options.lambda > 0");
-  be.scale(std::vector<double>{1 / norm}, an);
-  const double estimate = detail::estimate_lambda_min(be, an, 30)[0];
+  if (!(norm > 0)) throw Error(what + " is zero" + advice);
   const double unit = be.storage() == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
                                                  : std::numeric_limits<double>::epsilon() / 2;
-  const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit;
-  if (estimate <= threshold)
-    throw Error(std::string("g: the ") + (dual ? "Gram G G^T" : "Gram G^T G") +
-                " is numerically singular (smallest normalised eigenvalue <= " + num(std::max(estimate, 0.0)) +
-                ", below the rounding level " + num(threshold) + " of " + to_string(be.storage()) +
-                "): G is rank deficient" + (dual ? " in its rows" : " in its columns") +
-                "; pass options.lambda > 0 (lambda = 0 given)");
+  const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit * norm;
+  const double ritz = detail::solve::smallest_ritz_value(be, gram, kLanczosSteps, threshold);
+  if (ritz <= threshold)
+    throw Error(what + " is numerically singular (smallest eigenvalue <= " + num(std::max(ritz, 0.0) / norm) +
+                " of its norm, below the rounding level " + num(threshold / norm) + " of " + to_string(be.storage()) +
+                "): G is rank deficient" + advice);
 }
 
 }  // namespace
@@ -238,7 +242,7 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
         be.gemm(Op::T, Op::N, 1.0, entry->g, entry->g, 0.0, entry->gram);
       be.symmetrize(entry->gram);
       report.gemms += 1;
-      check_not_singular(be, entry->gram, o, dual);
+      check_not_singular(be, entry->gram, o, dual, dual ? n : m);
     } catch (...) {
       if (o.cache) {  // never keep a half-built entry
         auto& es = GramCacheAccess::impl(*o.cache).entries;
