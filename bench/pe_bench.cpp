@@ -43,6 +43,7 @@ struct Settings {
   double target_f64 = 1e-8;
   int newton_max_iterations = 100;
   std::string json_path = "pe-bench.json";
+  std::string markdown_path;       // empty: no markdown tables
   std::string schedules;           // empty: the compiled-in tables
   std::uint64_t seed = 20261123;
   bool quick = false;
@@ -208,16 +209,52 @@ std::string cpu_model() {
 }
 
 // Writes through a temporary file in the same directory and a rename: never a half-written file.
-void write_json_atomically(const std::string& path, const json& j) {
+void write_atomically(const char* option, const std::string& path, const std::string& text) {
   const std::filesystem::path target(path);
   const std::filesystem::path tmp = target.string() + ".tmp";
   {
-    std::ofstream out(tmp);
-    if (!out) throw std::runtime_error("--json " + path + ": cannot write " + tmp.string());
-    out << j.dump(2) << "\n";
-    if (!out) throw std::runtime_error("--json " + path + ": write failed");
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw std::runtime_error(std::string(option) + " " + path + ": cannot write " + tmp.string());
+    out << text;
+    if (!out) throw std::runtime_error(std::string(option) + " " + path + ": write failed");
   }
   std::filesystem::rename(tmp, target);
+}
+
+// The results as markdown tables, one per dtype (what bench/RESULTS.md shows).
+std::string markdown(const json& doc) {
+  std::string md;
+  char line[512];
+  for (const char* dt : {"f32", "f64"}) {
+    bool header = false;
+    for (const json& r : doc["results"]) {
+      if (r["dtype"] != dt) continue;
+      if (!header) {
+        std::snprintf(line, sizeof line, "\n#### %s, target %g\n\n", dt, r["target"].get<double>());
+        md += line;
+        md += "| n | p | κ | steps | GEMMs | ours root [s] | error | direct apply [s] | error | syevd root [s] | error "
+              "| Newton it / GEMMs | Newton [s] | error | GEMM floor [s] | ours/eigh | ours/Newton | ours/floor |\n";
+        md += "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+        header = true;
+      }
+      const json &o = r["ours_root"], &a = r["ours_apply"], &e = r["eigh"], &nw = r["newton"], &f = r["gemm_floor"],
+                 &q = r["ratios"];
+      auto err = [](const json& v) { return v.is_null() ? std::string("-") : fmt("%.1e", v.get<double>()); };
+      std::snprintf(line, sizeof line,
+                    "| %lld | %d | %.0e | %d | %d | %.4f%s | %s | %.4f | %s | %.4f | %s | %d / %d%s | %.4f | %s | %.4f | "
+                    "%.2f | %.2f | %s |\n",
+                    r["n"].get<long long>(), r["p"].get<int>(), r["kappa"].get<double>(), o["steps"].get<int>(),
+                    o["gemms"].get<int>(), o["seconds"].get<double>(), o["fallback"].get<bool>() ? " (fallback)" : "",
+                    err(o["error"]).c_str(), a["seconds"].get<double>(), err(a["error"]).c_str(),
+                    e["seconds"].get<double>(), err(e["error"]).c_str(), nw["iterations"].get<int>(),
+                    nw["gemms"].get<int>(), nw["reached_ours"].get<bool>() ? "" : "*", nw["seconds"].get<double>(),
+                    err(nw["error"]).c_str(), f["seconds"].get<double>(), q["ours_over_eigh"].get<double>(),
+                    q["ours_over_newton"].get<double>(),
+                    q["ours_over_gemm_floor"].is_null() ? "-" : fmt("%.2f", q["ours_over_gemm_floor"].get<double>()).c_str());
+      md += line;
+    }
+  }
+  return md;
 }
 
 int run(const Settings& s, const std::string& command) {
@@ -264,7 +301,8 @@ int run(const Settings& s, const std::string& command) {
         ref.z = pe::reference::multiply(ref.x, prob.b, n, n, s.rhs_cols);
         for (const std::string& dt : s.dtypes) {
           doc["results"].push_back(dt == "f32" ? run_case<float>(s, prob, ref, p) : run_case<double>(s, prob, ref, p));
-          write_json_atomically(s.json_path, doc);
+          write_atomically("--json", s.json_path, doc.dump(2) + "\n");
+          if (!s.markdown_path.empty()) write_atomically("--markdown", s.markdown_path, markdown(doc));
         }
       }
     }
@@ -292,6 +330,7 @@ int main(int argc, char** argv) {
   app.add_option("--target-f64", s.target_f64, "our target bound in fp64")->check(CLI::Range(1e-15, 0.5));
   app.add_option("--schedules", s.schedules, "schedule tables .json (default: compiled in)")->check(CLI::ExistingFile);
   app.add_option("--json", s.json_path, "where to write the results");
+  app.add_option("--markdown", s.markdown_path, "also write the results as markdown tables (for bench/RESULTS.md)");
   app.add_option("--seed", s.seed, "seed of the random test matrices");
   try {
     app.parse(argc, argv);
