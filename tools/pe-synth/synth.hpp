@@ -1,0 +1,130 @@
+// pe-synth core: the precision-independent interface of the minimax solver, certifier and greedy
+// schedules. Multiprecision values cross this interface as decimal strings that round-trip exactly at
+// the working precision, so callers never depend on a particular Boost.Multiprecision type.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pe/types.hpp"
+
+namespace pe::synth {
+
+inline constexpr const char* kGeneratorVersion = "0.1.0";
+
+// The working precisions compiled in; --digits D runs at the smallest one >= D.
+inline constexpr int kMinDigits = 30;
+inline constexpr int kMaxDigits = 100;
+int working_digits(int requested);  // throws pe::Error outside [kMinDigits, kMaxDigits]
+
+// Thrown by solve_step (kind guarded) when neither the constrained optimum nor the fallback satisfies
+// G1..G3 at this l; generate leaves such a bucket out.
+class NoGuardedSolution : public Error {
+ public:
+  using Error::Error;
+};
+
+// What a step is certified against. eta and overshoot_cap define the guards G1..G3 of
+// include/pe/schedule_types.hpp.
+struct GuardSpec {
+  double eta = 1.0 / 64;
+  double overshoot_cap = 1.0 + 1.0 / 64;
+};
+
+// A proven enclosure of phi([l, 1]) and the bound it implies, max |1 - phi| <= eps. Images always
+// contain 1 (widened to it when rounding moved them off), so eps = max(1 - lo, hi - 1).
+struct Certificate {
+  std::string eps, image_lo, image_hi;  // decimal strings rounded outward (eps up, lo down, hi up)
+  double eps_d = 0, image_lo_d = 0, image_hi_d = 0;  // the same, rounded outward to double
+  std::string next_l;  // image_lo / image_hi rounded down (the next normalised interval)
+  double next_l_d = 0;
+};
+
+// Certified guard quantities of one coefficient set; image is that set's certificate.
+struct GuardReport {
+  bool g1 = false, g2 = false, g3 = false;
+  double overshoot = 0;  // certified max over [1, 1+eta] of phi / image_hi (rounded up)
+  std::string failure;   // which guard failed and why (empty when all hold)
+  bool ok() const { return g1 && g2 && g3; }
+};
+
+// One step on [l, 1]: the coefficients (a, b, c lowest power first; c = 0 for degree 1) at the working
+// precision, rounded to double and to float, and a certificate (plus guards) for each of the three.
+struct Step {
+  int p = 0, degree = 0, digits = 0;
+  std::string l;                         // the interval's lower end, exactly as solved
+  std::array<std::string, 3> coefficients;
+  std::array<double, 3> coeff_f64{};
+  std::array<float, 3> coeff_f32{};
+  Certificate cert, cert_f64, cert_f32;
+  GuardReport guards_f64, guards_f32;
+  double overshoot = 0;                  // max of the f64 and f32 overshoots (what tables store)
+  bool guarded = false;                  // coefficients are the constrained (NLopt) optimum
+  double eps_plain = 0;                  // certified eps_f64 of the unguarded optimum
+  std::string delta;                     // the weighted Chebyshev error before rescaling (plain solve)
+  std::vector<std::string> reference;    // the equioscillation points of the plain solve
+  int remez_iterations = 0;
+};
+
+enum class StepKind {
+  minimax,  // the plain optimum of max |1 - phi| on [l, 1]
+  guarded,  // the plain optimum if it satisfies G1..G3, otherwise the constrained optimum
+  newton    // the unscaled Newton step q = (p + 1 - y) / p, for comparison
+};
+
+// A multiprecision input: decimal text, or (when text is empty) a double taken exactly.
+struct Value {
+  std::string text;
+  double number = 0;
+  static Value of(std::string t) { return {std::move(t), 0}; }
+  static Value of(double d) { return {std::string(), d}; }
+};
+
+struct StepRequest {
+  int p = 2;
+  int degree = 2;
+  Value l;  // 0 < l < 1
+  int digits = 50;
+  StepKind kind = StepKind::minimax;
+  GuardSpec guards;
+};
+
+// Solves and certifies one step. Throws pe::Error on bad input or when certification fails.
+Step solve_step(const StepRequest& request);
+
+// Re-certifies given coefficients on [l, 1]: certificate and guards (against the fresh image), used
+// by verify.
+struct Recheck {
+  Certificate cert;
+  GuardReport guards;
+  bool q_positive = false;
+};
+Recheck recertify(int p, const Value& l, const std::array<Value, 3>& coefficients, int digits,
+                  const GuardSpec& guards);
+
+// The greedy schedule from [l0, 1]: each step optimal for its own interval, the next interval the
+// certified normalised image. Stops after max_steps, or as soon as a step's bound <= target (> 0).
+struct ScheduleRequest {
+  int p = 2, degree = 2, digits = 50;
+  Value l0;
+  int max_steps = 0;     // 0: no limit other than the target (then target must be > 0)
+  double target = 0;     // 0: exactly max_steps steps
+  StepKind kind = StepKind::minimax;
+  GuardSpec guards;
+  bool chain_f64 = false;  // next l from the f64 certificate, rounded down to double (runtime tables)
+  int step_limit = 64;     // hard cap when only a target is given
+  bool allow_unreached = false;  // keep the steps made when the target is not reached (or the bound stalls)
+};
+struct Schedule {
+  std::vector<Step> steps;
+  bool reached = false;  // final bound <= target
+  int gemms = 0;         // pe::schedule_gemms(p, degree, steps)
+};
+Schedule greedy_schedule(const ScheduleRequest& request);
+
+// The GEMM count of a T-step schedule (pe::schedule_gemms, the runtime's formula).
+int gemms(int p, int degree, int steps);
+
+}  // namespace pe::synth
