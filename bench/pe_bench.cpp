@@ -200,6 +200,14 @@ json run_case(const Settings& s, const Problem& prob, const References& ref, int
   return j;
 }
 
+// The 1-minute load average: timings on a shared machine are only as clean as this says.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return load;
+}
+
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -265,7 +273,8 @@ int run(const Settings& s, const std::string& command) {
   doc["machine"] = {{"cpu", cpu_model()},
                     {"hardware_threads", std::thread::hardware_concurrency()},
                     {"openblas_num_threads", threads ? threads : "unset"},
-                    {"openblas_config", openblas_get_config()}};
+                    {"openblas_config", openblas_get_config()},
+                    {"load_average_at_start", load_average()}};
   doc["settings"] = {{"sizes", s.sizes},           {"p", s.powers},         {"kappa", s.kappas},
                      {"dtypes", s.dtypes},         {"repeats", s.repeats},  {"repeats_large", s.repeats_large},
                      {"rhs_cols", s.rhs_cols},     {"target_f32", s.target_f32}, {"target_f64", s.target_f64},
@@ -301,6 +310,7 @@ int run(const Settings& s, const std::string& command) {
         ref.z = pe::reference::multiply(ref.x, prob.b, n, n, s.rhs_cols);
         for (const std::string& dt : s.dtypes) {
           doc["results"].push_back(dt == "f32" ? run_case<float>(s, prob, ref, p) : run_case<double>(s, prob, ref, p));
+          doc["machine"]["load_average_at_last_case"] = load_average();
           write_atomically("--json", s.json_path, doc.dump(2) + "\n");
           if (!s.markdown_path.empty()) write_atomically("--markdown", s.markdown_path, markdown(doc));
         }
