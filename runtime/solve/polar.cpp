@@ -6,6 +6,7 @@
 
 #include "coupled.hpp"
 #include "interval.hpp"
+#include "lanczos.hpp"
 
 namespace pe::detail::solve {
 
@@ -16,6 +17,10 @@ enum Slot { kNonfinite = 0, kTrace = 1, kGershLo = 2, kGershHi = 3 };
 // As in the root iteration: rounding moves the trace proxy by far less than this, divergence by O(1).
 constexpr double kCheckSlack = 0.05;
 constexpr int kStepLimit = 60;
+// The polar start without a certificate: Lanczos steps on the normalised X^T X and the factor its
+// smallest Ritz value is trusted to (it approaches lambda_min from above).
+constexpr int kLanczosSteps = 40;
+constexpr double kRitzSafety = 0.01;
 
 struct Plan {
   const OwnedBucketTable* table = nullptr;
@@ -46,7 +51,6 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
   Interval iv{0, 1};
   const OwnedBucketTable* table = nullptr;
   StepBuffers buffers;
-  const std::vector<double> one{1.0};
 
   for (int t = 0;; ++t) {
     // Y = u^T u and the cheap checks (one fetch): non-finite entries, trace, Gershgorin enclosure.
@@ -73,7 +77,6 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
       // sigma_max^2 <= ||A||_F^2 gives hi = 1; Gershgorin may give a tighter upper end.
       const double hi = std::min(1.0, rig.hi);
       x_scale /= std::sqrt(hi);
-      const double dn = static_cast<double>(n);
       if (rig.lo > 0) {
         iv = {rig.lo / hi, 1.0};
         result.certified = true;
@@ -82,11 +85,19 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
         // sigma_max^2 >= mean eigenvalue, so sigma_min^2 = sigma_max^2 / kappa^2 >= mean / kappa^2.
         iv = {mean / hi / (s.kappa_hint * s.kappa_hint), 1.0};
         result.l0_source = "kappa_hint";
-      } else {
-        iv = {0, 1.0};
+      } else if (!s.estimate_start) {
+        iv = {0, 1.0};  // clamped to the table's smallest edge below
         result.l0_source = "table_floor";
+      } else {
+        // Lanczos' smallest Ritz value bounds lambda_min from above, often within a few decades for a
+        // spread spectrum; a start above the truth only leaves U less accurate (cond(H) grows, the SPD
+        // iteration on H certifies its own bound), a start far below costs polar steps.
+        be.scale(std::vector<double>{s2 / hi}, y);
+        const double ritz = smallest_ritz_value(be, y, kLanczosSteps, 0.0);
+        be.scale(std::vector<double>{hi / s2}, y);
+        iv = {std::max(0.0, ritz) * kRitzSafety, 1.0};
+        result.l0_source = "lanczos_estimate";
       }
-      (void)dn;
       // Degree: the cheaper plan that reaches the target within the budget (else the better bound).
       Plan best;
       for (int degree : {1, 2}) {

@@ -17,6 +17,7 @@ struct PolarSettings {
   double target = 0.5;       // stop when the tracked bound of |1 - sigma^2| is at most this
   int max_gemms = INT_MAX;   // for the iteration alone
   double kappa_hint = 0;     // caller's estimate of cond(A) (> 1 to use)
+  bool estimate_start = true;  // without Gershgorin or hint: start from a Lanczos estimate (else the table floor)
 };
 
 struct PolarResult {
@@ -27,7 +28,7 @@ struct PolarResult {
   int degree = 0;
   double bound = 0;           // tracked bound of |1 - sigma^2(U)| after the final centring
   bool certified = false;     // the interval was backed by a Gershgorin enclosure at some step
-  std::string l0_source;      // gershgorin | kappa_hint | table_floor
+  std::string l0_source;      // gershgorin | kappa_hint | lanczos_estimate
   std::vector<Interval> intervals;  // tracked interval of sigma^2 after each step (normalised)
 };
 

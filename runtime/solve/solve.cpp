@@ -227,21 +227,30 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
 
   if (!spd) {
     report.method = "polar";
-    detail::solve::PolarSettings ps;
-    ps.target = o.polar_target;
-    ps.kappa_hint = o.kappa_hint;
+    // U from a Lanczos-estimated start first. When that start was too optimistic, H = U^T A can come out
+    // not numerically positive definite (small singular values of U unresolved): the polar iteration then
+    // continues from U, which has the same polar factor as A, from the table's floor.
     const int after_reserve = budget == INT_MAX ? INT_MAX : budget - refine_reserve - 2;  // H and P
-    ps.max_gemms = after_reserve == INT_MAX ? INT_MAX : after_reserve / 2;
-    Mat um = be.allocate(n, n, 1);
-    const detail::solve::PolarResult pr = detail::solve::polar_factor(be, am, schedules, ps, um);
-    report.polar_steps = pr.steps;
-    report.polar_bound = pr.bound;
-    report.polar_certified = pr.certified;
-    report.polar_gemms = pr.gemms;
-    if (!pr.converged) {
-      fallback_reason = "polar iteration: " + pr.reason;
-    } else {
-      Mat hm = be.allocate(n, n, 1), mh = be.allocate(n, n, 1);
+    const int polar_budget = after_reserve == INT_MAX ? INT_MAX : after_reserve / 2;
+    Mat um = be.allocate(n, n, 1), hm = be.allocate(n, n, 1), mh = be.allocate(n, n, 1);
+    be.copy(am, um);
+    for (int attempt = 0; attempt < 2 && !have_inverse; ++attempt) {
+      detail::solve::PolarSettings ps;
+      ps.target = o.polar_target;
+      ps.kappa_hint = attempt == 0 ? o.kappa_hint : 0;
+      ps.estimate_start = attempt == 0;
+      ps.max_gemms = polar_budget == INT_MAX ? INT_MAX : polar_budget - report.polar_gemms;
+      Mat start_from = be.allocate(n, n, 1);
+      be.copy(um, start_from);
+      const detail::solve::PolarResult pr = detail::solve::polar_factor(be, start_from, schedules, ps, um);
+      report.polar_steps += pr.steps;
+      report.polar_bound = pr.bound;
+      report.polar_certified = pr.certified;
+      report.polar_gemms += pr.gemms;
+      if (!pr.converged) {
+        fallback_reason = "polar iteration: " + pr.reason;
+        break;
+      }
       be.gemm(Op::T, Op::N, 1.0, um, am, 0.0, hm);  // H = U^T A, symmetric positive definite in exact arithmetic
       be.symmetrize(hm);
       report.polar_gemms += 1;
@@ -252,11 +261,11 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
       if (o.kappa_hint > 1) io.kappa_hint = o.kappa_hint * spread;
       io.symmetry_tolerance = -1;
       try {
-        if (io.max_gemms < 0 || (budget != INT_MAX && io.max_gemms == 0))
+        if (budget != INT_MAX && io.max_gemms <= 0)
           throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + " leaves no GEMMs for the inverse of H");
         report.inverse = inverse_root(detail::solve::view_of(be, hm, o.device),
                                       detail::solve::mutable_view_of(be, mh, o.device), io);
-        report.inverse_gemms = report.inverse.gemms;
+        report.inverse_gemms += report.inverse.gemms;
         be.gemm(Op::N, Op::T, 1.0, mh, um, 0.0, mm);  // P = H^{-1} U^T ~ A^{-1}
         report.polar_gemms += 1;
         have_inverse = true;
@@ -268,6 +277,11 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
       } catch (const Error& e) {
         if (!is_not_positive_definite(e) && std::string(e.what()).find("max_gemms") == std::string::npos) throw;
         fallback_reason = std::string("H = U^T A: ") + e.what();
+        if (attempt == 0 && pr.l0_source == "lanczos_estimate" && is_not_positive_definite(e)) {
+          report.notes.push_back("H from the estimated polar start was not positive definite; the polar iteration "
+                                 "continued from the table floor");
+          fallback_reason.clear();
+        }
       }
     }
   }
