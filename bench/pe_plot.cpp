@@ -225,7 +225,13 @@ std::string draw(int p, int degree, double kappa, double target, const std::vect
   for (std::size_t k = 0; k < ours.size() && k < 8; ++k, ly += 15) {
     svg << "<line x1='" << num(left.x0 + 10) << "' y1='" << num(ly) << "' x2='" << num(left.x0 + 30) << "' y2='"
         << num(ly) << "' stroke='" << kPalette[k % 10] << "' stroke-width='2'/>\n";
-    svg << "<text x='" << num(left.x0 + 35) << "' y='" << num(ly + 4) << "'>step " << k + 1 << " on [" << label(ours[k].l)
+    // Near convergence the lower end is best read as its distance to 1.
+    char lower[48];
+    if (ours[k].l > 0.9)
+      std::snprintf(lower, sizeof lower, "1 - %.2g", 1 - ours[k].l);
+    else
+      std::snprintf(lower, sizeof lower, "%.3g", ours[k].l);
+    svg << "<text x='" << num(left.x0 + 35) << "' y='" << num(ly + 4) << "'>step " << k + 1 << " on [" << lower
         << ", 1]</text>\n";
   }
   if (ours.size() > 8) {
