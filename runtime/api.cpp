@@ -229,6 +229,17 @@ detail::IterationResult iterate(Prepared& prep, const Options& o, int extra_gemm
                              x, z);
 }
 
+// When preconditioning found A not numerically positive definite, the iteration cannot run: report it
+// as a failed iteration so that the caller goes to the eigendecomposition fallback (which decides).
+detail::IterationResult iterate_unless_indefinite(Prepared& prep, const Options& o, int extra_gemms, bool direct,
+                                                  Mat& x, Mat& z) {
+  if (!prep.pre.not_positive_definite) return iterate(prep, o, extra_gemms, direct, x, z);
+  detail::IterationResult failed;
+  failed.diverged = true;
+  failed.reason = prep.pre.failure;
+  return failed;
+}
+
 void fill_report(Report& r, const detail::IterationResult& it) {
   r.steps = it.steps;
   r.gemms += it.gemms;
@@ -275,7 +286,7 @@ Report inverse_root(const Matrix& a, MutableMatrix x, const Options& options) {
                 std::to_string(a.cols) + " (batch " + std::to_string(a.batch) + ")");
   Backend& be = *prep.backend;
   Mat xm = be.allocate(a.rows, a.rows, a.batch), unused;
-  const auto it = iterate(prep, options, 0, false, xm, unused);
+  const auto it = iterate_unless_indefinite(prep, options, 0, false, xm, unused);
   fill_report(report, it);
   if (it.diverged) exact_fallback(prep, options, xm, report, it.reason);
   if (prep.pre.diagonal) be.diag_scale(&prep.pre.d, xm, &prep.pre.d);
@@ -316,7 +327,7 @@ Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, con
   Mat xm = be.allocate(n, n, a.batch);
   if (direct) {
     if (prep.pre.diagonal) be.diag_scale(&prep.pre.d, bm, nullptr);  // Z_0 = D B
-    const auto it = iterate(prep, options, 0, true, xm, bm);
+    const auto it = iterate_unless_indefinite(prep, options, 0, true, xm, bm);
     fill_report(report, it);
     if (it.diverged) {
       // bm may hold a diverged iterate: reload B for the exact path.
@@ -332,7 +343,7 @@ Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, con
     move_out(be, bm, z, false);
   } else {
     Mat unused;
-    const auto it = iterate(prep, options, 1, false, xm, unused);
+    const auto it = iterate_unless_indefinite(prep, options, 1, false, xm, unused);
     fill_report(report, it);
     if (it.diverged) exact_fallback(prep, options, xm, report, it.reason);
     if (prep.pre.diagonal) be.diag_scale(&prep.pre.d, xm, &prep.pre.d);

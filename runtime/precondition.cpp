@@ -1,7 +1,10 @@
 #include "precondition.hpp"
 
+#include <lapacke.h>
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 namespace pe::detail {
@@ -11,9 +14,17 @@ namespace {
 // Slots used by preconditioning (fetched before anything else reuses them).
 enum Slot { kInfNorm = 0, kFrobenius = 1, kGershLo = 2, kGershHi = 3, kMaxDiag = 4 };
 
-// How far an unconfirmed lambda_min estimate is trusted: power iteration approaches lambda_min from
-// above, and only resolves eigenvalues down to ~1/iterations, so the estimate is divided by this.
-constexpr double kEstimateSafety = 0.01;
+// The Cholesky-certified lower bound: inverse iterations for the estimate, the first trial bound as a
+// fraction of it, and the factor each failed trial shrinks it by.
+constexpr int kInverseIterations = 8;
+constexpr double kTrialFraction = 0.5;
+constexpr double kTrialShrink = 0.125;
+
+struct LowerBound {
+  bool positive_definite = true;
+  double bound = 0;
+  bool certified = false;
+};
 
 std::vector<double> diagonal_scaling(Precond mode, const std::vector<double>& host_a, std::int64_t n,
                                      std::int64_t k, double ridge) {
@@ -60,36 +71,55 @@ void check_precond_mode(Precond mode, int p) {
                 " it would change the result. Use precond none or frobenius");
 }
 
-std::vector<double> estimate_lambda_min(Backend& backend, const Mat& a_normalized, int iterations) {
-  const std::int64_t n = a_normalized.rows, batch = a_normalized.batch;
-  Mat v = backend.allocate(n, 1, batch), w = backend.allocate(n, 1, batch);
-  // A fixed, non-special start vector (deterministic results; not orthogonal to any eigenvector in practice).
-  std::vector<double> start(static_cast<std::size_t>(n * batch));
-  for (std::size_t i = 0; i < start.size(); ++i) start[i] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i) + 0.3);
-  backend.upload(HostMat{start.data(), DType::f64, n, 1, n, batch, n, Layout::col_major}, v);
-  std::vector<double> mu(static_cast<std::size_t>(batch), 0.0), one(1, 1.0), minus_one(1, -1.0), zero(1, 0.0);
-  backend.frobenius_norm(v, 0);
-  std::vector<double> norm = backend.fetch_scalars()[0];
-  for (auto& x : norm) x = 1 / x;
-  backend.scale(norm, v);
-  for (int it = 0; it < iterations; ++it) {
-    backend.gemm(Op::N, Op::N, 1.0, a_normalized, v, 0.0, w);        // w = A_n v
-    backend.axpby_identity(one, &v, minus_one, &w, zero, w);          // w = (I - A_n) v
-    backend.frobenius_norm(w, 0);
-    const std::vector<double> wn = backend.fetch_scalars()[0];
-    std::vector<double> inv(wn.size());
-    for (std::size_t k = 0; k < wn.size(); ++k) {
-      mu[k] = wn[k];
-      inv[k] = wn[k] > 0 ? 1 / wn[k] : 0.0;
-    }
-    if (*std::max_element(wn.begin(), wn.end()) == 0) break;
-    backend.copy(w, v);
-    backend.scale(inv, v);
+namespace {
+
+// A lower bound of lambda_min of one normalised matrix (column-major n x n, ||A_n||_2 <= 1), certified by
+// a Cholesky factorisation of A_n - sigma I (trials stop at `floor`).
+LowerBound certified_lambda_min(std::vector<double> a, std::int64_t n, double floor) {
+  const auto ln = static_cast<lapack_int>(n);
+  const double unit = std::numeric_limits<double>::epsilon() / 2;
+  // A completed Cholesky factorisation R^T R = M + E has ||E||_2 <= n (n + 1) u ||M||_2 (Demmel), so
+  // success on A_n - sigma I proves lambda_min(A_n) >= sigma - n (n + 1) u (||A_n||_2 <= 1 here).
+  const double margin = static_cast<double>(n) * static_cast<double>(n + 1) * unit * 2;
+  auto cholesky_succeeds = [&](double sigma, std::vector<double>& factor) {
+    factor = a;
+    for (std::int64_t i = 0; i < n; ++i) factor[static_cast<std::size_t>(i + i * n)] -= sigma;
+    return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, factor.data(), ln) == 0;
+  };
+  LowerBound out;
+  std::vector<double> factor;
+  if (!cholesky_succeeds(0.0, factor)) {
+    out.positive_definite = false;
+    return out;
   }
-  std::vector<double> lambda(mu.size());
-  for (std::size_t k = 0; k < mu.size(); ++k) lambda[k] = 1 - mu[k];
-  return lambda;
+  // Inverse iteration with the factor: ||A^{-1} v|| / ||v|| <= 1 / lambda_min, so 1 / that ratio
+  // estimates lambda_min from above; a few steps bring it within a small factor.
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i) + 0.3);
+  double estimate = 1;
+  for (int it = 0; it < kInverseIterations; ++it) {
+    double norm = 0;
+    for (double x : v) norm += x * x;
+    norm = std::sqrt(norm);
+    for (double& x : v) x /= norm;
+    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', ln, 1, factor.data(), ln, v.data(), ln);
+    double grown = 0;
+    for (double x : v) grown += x * x;
+    estimate = 1 / std::sqrt(grown);
+  }
+  // Certify below the estimate: each failed factorisation lowers the trial bound by kTrialShrink.
+  for (double sigma = kTrialFraction * estimate; sigma > floor; sigma *= kTrialShrink) {
+    if (cholesky_succeeds(sigma, factor)) {
+      out.bound = sigma - margin;
+      out.certified = out.bound > 0;
+      return out;
+    }
+  }
+  out.bound = floor / 2;  // every trial down to the floor failed: the bound is below it (not certified)
+  return out;
 }
+
+}  // namespace
 
 Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
                                 const PrecondSettings& s) {
@@ -139,7 +169,8 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   // Lower bound: Gershgorin (rigorous), else caller hints, else an estimate.
   std::vector<std::string> source(nb);
   std::vector<double> max_diag;
-  std::vector<double> estimate;
+  bool below_floor = false;
+  std::vector<double> stored;  // A_n as stored, in double (only when a Cholesky bound is needed)
   for (std::size_t k = 0; k < nb; ++k) {
     const double g = slots[kGershLo][k] / out.scale[k];
     if (g > 0) {
@@ -164,17 +195,39 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       out.l0[k] = max_diag[k] / s.kappa_hint;
       source[k] = "kappa_hint";
     } else {
-      if (estimate.empty()) estimate = estimate_lambda_min(backend, a, 30);
-      out.l0[k] = estimate[k] * kEstimateSafety;
-      source[k] = "estimate";
+      // A dense matrix usually defeats Gershgorin: certify a bound by Cholesky on the stored A_n.
+      if (stored.empty()) {
+        stored.resize(static_cast<std::size_t>(n * n * batch));
+        backend.download(a, HostMat{stored.data(), DType::f64, n, n, n, batch, n * n, Layout::col_major});
+      }
+      const LowerBound lb = certified_lambda_min(
+          std::vector<double>(stored.begin() + static_cast<std::ptrdiff_t>(k * n * n),
+                              stored.begin() + static_cast<std::ptrdiff_t>((k + 1) * n * n)),
+          n, s.l0_floor);
+      if (!lb.positive_definite) {
+        out.not_positive_definite = true;
+        out.failure = "the Cholesky factorisation of the normalised matrix (batch member " + std::to_string(k) +
+                      ") failed, so A is not numerically positive definite";
+        return out;
+      }
+      out.l0[k] = lb.bound;
+      out.l0_rigorous[k] = lb.certified;
+      source[k] = "cholesky";
     }
-    out.l0[k] = std::clamp(out.l0[k], s.l0_floor, 1.0);
+    if (out.l0[k] < s.l0_floor) {
+      // Below the tables' smallest edge: start from that edge (guard G1 keeps such eigenvalues moving up)
+      // but do not claim the interval is certified.
+      out.l0[k] = s.l0_floor;
+      out.l0_rigorous[k] = false;
+      below_floor = true;
+    }
+    out.l0[k] = std::min(out.l0[k], 1.0);
   }
+  if (below_floor)
+    out.notes.push_back("the lower bound of A_n is below the tables' smallest bucket edge; the iteration starts "
+                        "from that edge and the tracked interval is not certified until a later check confirms it");
   const auto worst = static_cast<std::size_t>(std::min_element(out.l0.begin(), out.l0.end()) - out.l0.begin());
   out.l0_source = source[worst];
-  if (out.l0_source == "estimate")
-    out.notes.push_back("l0 is an estimate (power iteration on I - A_n, times " + std::to_string(kEstimateSafety) +
-                        "), not a bound");
 
   // Floor by a diagonal shift: (A_n + delta I) / (1 + delta) has lower bound l_target.
   if (s.l_target > 0) {

@@ -29,7 +29,10 @@ struct Preconditioned {
   Mat d;                      // n x 1 x batch when diagonal
   std::vector<double> l0;     // per member
   std::vector<bool> l0_rigorous;
-  std::string l0_source;      // of the worst member
+  std::string l0_source;      // of the worst member: gershgorin | lambda_min_hint | kappa_hint | cholesky
+  // Set when the Cholesky factorisation of A_n failed: A is not numerically positive definite.
+  bool not_positive_definite = false;
+  std::string failure;
   std::vector<std::string> notes;
 };
 
@@ -41,7 +44,5 @@ void check_precond_mode(Precond mode, int p);
 Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
                                 const PrecondSettings& settings);
 
-// ~30 steps of power iteration on I - A_n: an estimate (from above) of lambda_min(A_n), per member.
-std::vector<double> estimate_lambda_min(Backend& backend, const Mat& a_normalized, int iterations);
 
 }  // namespace pe::detail

@@ -1,0 +1,392 @@
+// pe::inverse_root and pe::apply_inverse_root against LAPACK dsyevd in double: random SPD matrices with
+// prescribed spectra, every supported p, both storage dtypes, both apply modes.
+#include <gtest/gtest.h>
+
+#include <lapacke.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "pe/schedule_types.hpp"
+#include "runtime_test_support.hpp"
+
+namespace {
+
+using pe_test::Spectrum;
+
+const char* name(Spectrum s) {
+  switch (s) {
+    case Spectrum::spread: return "spread";
+    case Spectrum::clustered_low: return "clusteredlow";
+    case Spectrum::clustered_high: return "clusteredhigh";
+  }
+  return "?";
+}
+
+struct Case {
+  int p;
+  double kappa;
+  std::int64_t n;
+  Spectrum spectrum;
+  pe::DType storage;
+};
+
+std::string case_name(const Case& c) {
+  char kappa[32];
+  std::snprintf(kappa, sizeof kappa, "k1e%d", static_cast<int>(std::lround(std::log10(c.kappa))));
+  return "p" + std::to_string(c.p) + "_" + kappa + "_n" + std::to_string(c.n) + "_" + name(c.spectrum) + "_" +
+         pe::to_string(c.storage);
+}
+
+// Storage-specific target: fp64 is asked for far more than fp32 can deliver, to test the tables' tail.
+double target_for(pe::DType storage) { return storage == pe::DType::f64 ? 1e-5 : 1e-3; }
+
+class Accuracy : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Accuracy, RootAndApplyWithinTrackedBound) {
+  PE_REQUIRE_TABLES();
+  const Case c = GetParam();
+  const std::int64_t n = c.n, k = 3;
+  const auto a = pe_test::spd(n, c.kappa, c.spectrum, 1000 + static_cast<std::uint64_t>(n) * 7 + c.p);
+  const auto x_ref = pe::reference::inverse_root(a, n, c.p);
+  const auto b = pe_test::random_matrix(n, k, 42);
+  const auto z_ref = pe::reference::multiply(x_ref, b, n, n, k);
+
+  pe::Options o;
+  o.p = c.p;
+  o.target = target_for(c.storage);
+  o.storage_from_input = false;
+  o.storage = c.storage;
+
+  std::vector<double> x(a.size());
+  const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+  ASSERT_FALSE(r.fallback) << r.fallback_reason;
+  EXPECT_TRUE(r.target_reached) << "final bound " << r.final_eps;
+  const double allowance = pe_test::rounding_allowance(c.storage, n, r.steps, c.kappa, c.p);
+  const double err_x = pe::reference::relative_error(x, x_ref);
+  EXPECT_LE(err_x, pe_test::predicted_relative_error(r.final_eps, c.p) + allowance)
+      << "tracked bound " << r.final_eps << ", steps " << r.steps << ", allowance " << allowance;
+
+  for (pe::ApplyMode mode : {pe::ApplyMode::direct, pe::ApplyMode::materialize}) {
+    o.mode = mode;
+    std::vector<double> z(static_cast<std::size_t>(n * k));
+    const pe::Report rz = pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, k), pe_test::out(z, n, k), o);
+    ASSERT_FALSE(rz.fallback) << rz.fallback_reason;
+    EXPECT_EQ(rz.mode, mode == pe::ApplyMode::direct ? "direct" : "materialize");
+    const double err_z = pe::reference::relative_error(z, z_ref);
+    EXPECT_LE(err_z, pe_test::predicted_relative_error(rz.final_eps, c.p) + allowance)
+        << rz.mode << ": tracked bound " << rz.final_eps << ", steps " << rz.steps;
+  }
+}
+
+std::vector<Case> accuracy_cases() {
+  std::vector<Case> cases;
+  for (int p : {1, 2, 3, 4, 8})
+    for (double kappa : {1.0, 1e2, 1e4, 1e8})
+      for (std::int64_t n : {1, 9, 64, 160})
+        for (Spectrum s : {Spectrum::spread, Spectrum::clustered_low, Spectrum::clustered_high}) {
+          if (n == 1 && (s != Spectrum::spread || kappa != 1.0)) continue;  // one eigenvalue: one case
+          if (kappa == 1.0 && s != Spectrum::spread) continue;              // all spectra coincide
+          cases.push_back({p, kappa, n, s, pe::DType::f64});
+        }
+  // fp32: kappa up to 1e4 (at 1e8 the stored matrix is not numerically positive definite in fp32).
+  for (int p : {1, 2, 3, 4, 8})
+    for (double kappa : {1e2, 1e4})
+      for (Spectrum s : {Spectrum::spread, Spectrum::clustered_low})
+        cases.push_back({p, kappa, 160, s, pe::DType::f32});
+  // The largest size, once per dtype and a few p.
+  for (int p : {2, 4}) {
+    cases.push_back({p, 1e4, 512, Spectrum::spread, pe::DType::f32});
+    cases.push_back({p, 1e6, 512, Spectrum::spread, pe::DType::f64});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Spectra, Accuracy, ::testing::ValuesIn(accuracy_cases()),
+                         [](const auto& info) { return case_name(info.param); });
+
+// The tracked interval must contain every eigenvalue of X^p A_n after every step, where A_n is the
+// normalised matrix and X the iterate the step produced (both handed to the on_step hook).
+class IntervalContainment : public ::testing::TestWithParam<std::tuple<int, double, Spectrum>> {};
+
+TEST_P(IntervalContainment, TrackedIntervalContainsTrueSpectrum) {
+  PE_REQUIRE_TABLES();
+  const auto [p, kappa, spectrum] = GetParam();
+  const std::int64_t n = 24;
+  const auto a = pe_test::spd(n, kappa, spectrum, 77 + static_cast<std::uint64_t>(p));
+  pe::Options o;
+  o.p = p;
+  o.target = 1e-5;
+  int checked = 0;
+  o.on_step = [&](pe::StepEvent& ev) {
+    ASSERT_EQ(ev.x.size(), static_cast<std::size_t>(n * n));
+    // The eigenvalues of X^p A_n: X is a polynomial in A_n up to rounding, so in A_n's eigenbasis
+    // (A_n = Q diag(lambda) Q^T) they are (q_i^T X q_i)^p lambda_i. This avoids forming X^p A_n, whose
+    // rounding (products of factors of norm up to kappa^{1/p}) would swamp the tiny final intervals.
+    std::vector<double> q = ev.a_normalized, lambda(static_cast<std::size_t>(n));
+    ASSERT_EQ(LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', static_cast<lapack_int>(n), q.data(),
+                             static_cast<lapack_int>(n), lambda.data()),
+              0);
+    const auto xq = pe::reference::multiply(ev.x, q, n, n, n);
+    std::vector<double> w(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+      double rayleigh = 0;
+      for (std::int64_t r = 0; r < n; ++r)
+        rayleigh += q[static_cast<std::size_t>(r + i * n)] * xq[static_cast<std::size_t>(r + i * n)];
+      w[static_cast<std::size_t>(i)] = std::pow(rayleigh, p) * lambda[static_cast<std::size_t>(i)];
+    }
+    std::sort(w.begin(), w.end());
+    // X carries a relative rounding error up to the allowance of the accuracy tests (ev.step + 1 steps so
+    // far); X^p A_n then deviates from the exact residual by p times that.
+    const double slack = p * pe_test::rounding_allowance(pe::DType::f64, n, ev.step + 1, kappa, p);
+    const pe::Interval iv = ev.interval.at(0);
+    EXPECT_GE(w.front(), iv.lo - slack) << "step " << ev.step << ": lowest eigenvalue below the tracked interval by " << iv.lo - w.front() << " (slack " << slack << ")";
+    EXPECT_LE(w.back(), iv.hi + slack) << "step " << ev.step << ": highest eigenvalue above the tracked interval by " << w.back() - iv.hi << " (slack " << slack << ")";
+    ++checked;
+  };
+  std::vector<double> x(a.size());
+  const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+  EXPECT_FALSE(r.fallback) << r.fallback_reason;
+  EXPECT_EQ(checked, r.steps);
+  EXPECT_GE(r.steps, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Steps, IntervalContainment,
+    ::testing::Combine(::testing::Values(1, 2, 3, 4, 8), ::testing::Values(1e2, 1e6),
+                       ::testing::Values(Spectrum::spread, Spectrum::clustered_low, Spectrum::clustered_high)),
+    [](const auto& info) {
+      return "p" + std::to_string(std::get<0>(info.param)) + "_k1e" +
+             std::to_string(static_cast<int>(std::lround(std::log10(std::get<1>(info.param))))) + "_" +
+             name(std::get<2>(info.param));
+    });
+
+// Precondition modes: scalar modes for every p; diagonal modes (exact only for p = 1) for p = 1.
+TEST(Precondition, ModesAgreeWithReference) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 48;
+  auto a = pe_test::spd(n, 1e3, Spectrum::spread, 5);
+  // Uneven diagonal scaling so that the diagonal modes have something to equilibrate.
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = 0; i < n; ++i)
+      a[static_cast<std::size_t>(i + j * n)] *= std::pow(3.0, static_cast<double>(i % 4) / 2 + static_cast<double>(j % 4) / 2);
+  for (pe::Precond mode : {pe::Precond::none, pe::Precond::frobenius, pe::Precond::jacobi, pe::Precond::ruiz,
+                           pe::Precond::aol}) {
+    const bool diagonal = mode != pe::Precond::none && mode != pe::Precond::frobenius;
+    for (int p : {1, 2, 4}) {
+      if (diagonal && p != 1) continue;
+      pe::Options o;
+      o.p = p;
+      o.target = 1e-5;
+      o.precond = mode;
+      std::vector<double> x(a.size());
+      const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+      EXPECT_EQ(r.precond, pe::to_string(mode));
+      EXPECT_FALSE(r.fallback);
+      // Condition of the scaled problem is at most that of A times the diagonal's spread (3^3 here).
+      const double err = pe::reference::relative_error(x, pe::reference::inverse_root(a, n, p));
+      EXPECT_LE(err, pe_test::predicted_relative_error(r.final_eps, p) +
+                         pe_test::rounding_allowance(pe::DType::f64, n, r.steps, 1e3 * 27, p))
+          << pe::to_string(mode) << " p = " << p;
+    }
+  }
+}
+
+TEST(Precondition, RidgeAndFloorGiveTheRootOfTheShiftedMatrix) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 40;
+  const auto a = pe_test::spd(n, 1e6, Spectrum::spread, 9);
+  for (int p : {1, 2}) {
+    pe::Options o;
+    o.p = p;
+    o.target = 1e-5;
+    o.ridge = 1e-3;
+    std::vector<double> x(a.size());
+    pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+    EXPECT_TRUE(r.matrix_changed);
+    EXPECT_EQ(r.ridge, 1e-3);
+    auto shifted = a;
+    for (std::int64_t i = 0; i < n; ++i) shifted[static_cast<std::size_t>(i + i * n)] += 1e-3;
+    EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(shifted, n, p)),
+              pe_test::predicted_relative_error(r.final_eps, p) + 1e-9);
+
+    // Floor: the normalised lower bound is raised to l_target by a diagonal shift the report states.
+    o.ridge = 0;
+    o.l_target = 0.05;
+    r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+    ASSERT_EQ(r.shift.size(), 1u);
+    EXPECT_GT(r.shift[0], 0);
+    EXPECT_TRUE(r.matrix_changed);
+    EXPECT_DOUBLE_EQ(r.l0.at(0), 0.05);
+    shifted = a;
+    for (std::int64_t i = 0; i < n; ++i) shifted[static_cast<std::size_t>(i + i * n)] += r.shift[0];
+    EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(shifted, n, p)),
+              pe_test::predicted_relative_error(r.final_eps, p) + 1e-9);
+  }
+}
+
+TEST(Precondition, LowerBoundSources) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 32;
+  const double kappa = 1e4;
+  const auto a = pe_test::spd(n, kappa, Spectrum::spread, 12);  // lambda_min = 1e-4, lambda_max = 1
+  std::vector<double> x(a.size());
+  pe::Options o;
+  o.p = 2;
+  o.target = 1e-6;
+  pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+  // Dense random SPD: Gershgorin's disc bound is negative, so l0 comes from the certified estimate.
+  EXPECT_NE(r.l0_source, "gershgorin");
+  const double lambda_min_normalized = 1e-4 / r.scale.at(0);
+  EXPECT_LE(r.l0.at(0), lambda_min_normalized) << r.l0_source;
+
+  o.lambda_min_hint = 1e-4;
+  r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+  EXPECT_EQ(r.l0_source, "lambda_min_hint");
+  EXPECT_NEAR(r.l0.at(0), lambda_min_normalized, 1e-12);
+  EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(a, n, 2)),
+            pe_test::predicted_relative_error(r.final_eps, 2) + 1e-9);
+
+  o.lambda_min_hint = 0;
+  o.kappa_hint = kappa;
+  r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+  EXPECT_EQ(r.l0_source, "kappa_hint");
+  EXPECT_LE(r.l0.at(0), lambda_min_normalized * (1 + 1e-12));
+
+  // Strictly diagonally dominant: Gershgorin is a rigorous lower bound.
+  std::vector<double> d(static_cast<std::size_t>(n * n), 0.01);
+  for (std::int64_t i = 0; i < n; ++i) d[static_cast<std::size_t>(i + i * n)] = 1 + static_cast<double>(i);
+  o.kappa_hint = 0;
+  r = pe::inverse_root(pe_test::view(d, n, n), pe_test::out(x, n, n), o);
+  EXPECT_EQ(r.l0_source, "gershgorin");
+  EXPECT_TRUE(r.certified);
+}
+
+// Optional knobs must not change what the bound promises.
+TEST(Iteration, SymmetrizeCadenceAndRenormalisationKeepTheBound) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 64;
+  for (int p : {2, 3}) {
+    const auto a = pe_test::spd(n, 1e5, Spectrum::spread, 21);
+    const auto ref = pe::reference::inverse_root(a, n, p);
+    for (int every : {0, 1, 3})
+      for (bool renormalize : {false, true}) {
+        pe::Options o;
+        o.p = p;
+        o.target = 1e-5;
+        o.symmetrize_every = every;
+        o.renormalize = renormalize;
+        std::vector<double> x(a.size());
+        const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+        EXPECT_FALSE(r.fallback);
+        EXPECT_LE(pe::reference::relative_error(x, ref), pe_test::predicted_relative_error(r.final_eps, p) +
+                                                             pe_test::rounding_allowance(pe::DType::f64, n, r.steps, 1e5, p))
+            << "p " << p << ", symmetrize_every " << every << ", renormalize " << renormalize;
+      }
+  }
+}
+
+// Both polynomial degrees (degree 1 is the affine path that skips Y^2).
+TEST(Iteration, BothDegreesReachTheTarget) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 50;
+  const auto a = pe_test::spd(n, 1e3, Spectrum::clustered_low, 31);
+  for (int p : {1, 2, 3, 4, 8})
+    for (int degree : {1, 2}) {
+      pe::Options o;
+      o.p = p;
+      o.degree = degree;
+      o.target = 1e-5;
+      std::vector<double> x(a.size());
+      const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+      EXPECT_EQ(r.degree, degree);
+      EXPECT_TRUE(r.target_reached);
+      EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(a, n, p)),
+                pe_test::predicted_relative_error(r.final_eps, p) +
+                    pe_test::rounding_allowance(pe::DType::f64, n, r.steps, 1e3, p))
+          << "p " << p << " degree " << degree;
+      // GEMM accounting of the materialised iteration matches the contract in schedule_types.hpp
+      // whenever no re-planning changed the step count.
+      EXPECT_LE(r.gemms, pe::schedule_gemms(p, degree, r.steps));
+    }
+}
+
+// Batched input: every member gets its own root (and its own scaling and interval).
+TEST(Iteration, BatchMembersAreIndependent) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 30, batch = 3;
+  std::vector<double> a(static_cast<std::size_t>(n * n * batch)), x(a.size());
+  const double kappas[] = {10, 1e4, 1e7};
+  for (std::int64_t k = 0; k < batch; ++k) {
+    const auto m = pe_test::spd(n, kappas[k], Spectrum::spread, 50 + static_cast<std::uint64_t>(k));
+    for (std::size_t i = 0; i < m.size(); ++i) a[static_cast<std::size_t>(k * n * n) + i] = m[i] * (k + 1.0);
+  }
+  pe::Options o;
+  o.p = 2;
+  o.target = 1e-5;
+  const pe::Report r = pe::inverse_root(pe::Matrix{a.data(), n, n, n, pe::DType::f64, pe::Layout::col_major, batch, n * n},
+                                        pe::MutableMatrix{x.data(), n, n, n, pe::DType::f64, pe::Layout::col_major, batch, n * n}, o);
+  EXPECT_EQ(r.scale.size(), 3u);
+  for (std::int64_t k = 0; k < batch; ++k) {
+    const std::vector<double> ak(a.begin() + k * n * n, a.begin() + (k + 1) * n * n),
+        xk(x.begin() + k * n * n, x.begin() + (k + 1) * n * n);
+    EXPECT_LE(pe::reference::relative_error(xk, pe::reference::inverse_root(ak, n, 2)),
+              pe_test::predicted_relative_error(r.final_eps, 2) + 1e-9)
+        << "member " << k;
+  }
+}
+
+// Views: row-major layout and a leading dimension above the row count.
+TEST(Iteration, RowMajorAndPaddedViews) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 20, ld = 27, k = 4;
+  const auto a = pe_test::spd(n, 1e3, Spectrum::spread, 61);
+  std::vector<double> padded(static_cast<std::size_t>(ld * n), -7.0);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = 0; i < n; ++i) padded[static_cast<std::size_t>(i + j * ld)] = a[static_cast<std::size_t>(i + j * n)];
+  std::vector<double> x(static_cast<std::size_t>(ld * n), -7.0);
+  pe::Options o;
+  o.p = 3;
+  o.target = 1e-5;
+  pe::inverse_root(pe::Matrix{padded.data(), n, n, ld}, pe::MutableMatrix{x.data(), n, n, ld}, o);
+  const auto ref = pe::reference::inverse_root(a, n, 3);
+  for (std::int64_t j = 0; j < n; ++j) {
+    for (std::int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(x[static_cast<std::size_t>(i + j * ld)], ref[static_cast<std::size_t>(i + j * n)], 1e-6);
+    for (std::int64_t i = n; i < ld; ++i) EXPECT_EQ(x[static_cast<std::size_t>(i + j * ld)], -7.0) << "padding written";
+  }
+  // Z = A^{-1/3} B with B and Z row-major (C order, as NumPy hands them over).
+  const auto b = pe_test::random_matrix(n, k, 3);
+  std::vector<double> b_rows(b.size()), z_rows(b.size());
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < k; ++j) b_rows[static_cast<std::size_t>(i * k + j)] = b[static_cast<std::size_t>(i + j * n)];
+  pe::apply_inverse_root(pe_test::view(a, n, n), pe::Matrix{b_rows.data(), n, k, k, pe::DType::f64, pe::Layout::row_major},
+                         pe::MutableMatrix{z_rows.data(), n, k, k, pe::DType::f64, pe::Layout::row_major}, o);
+  const auto z_ref = pe::reference::multiply(ref, b, n, n, k);
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < k; ++j)
+      EXPECT_NEAR(z_rows[static_cast<std::size_t>(i * k + j)], z_ref[static_cast<std::size_t>(i + j * n)], 1e-6);
+}
+
+// fp32 views in and out (the storage follows the input's dtype by default).
+TEST(Iteration, Float32ViewsIterateInFloat32) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 64;
+  const auto a = pe_test::spd(n, 1e3, Spectrum::spread, 71);
+  std::vector<float> af(a.begin(), a.end()), xf(a.size());
+  pe::Options o;
+  o.p = 2;
+  const pe::Report r = pe::inverse_root(pe_test::view(af, n, n), pe_test::out(xf, n, n), o);
+  EXPECT_EQ(r.storage, "f32");
+  EXPECT_EQ(r.backend, "cpu");
+  const std::vector<double> x(xf.begin(), xf.end());
+  EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(a, n, 2)),
+            pe_test::predicted_relative_error(r.final_eps, 2) +
+                pe_test::rounding_allowance(pe::DType::f32, n, r.steps, 1e3, 2));
+}
+
+}  // namespace
