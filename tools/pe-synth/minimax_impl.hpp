@@ -42,9 +42,17 @@ struct Impl {
     return x.str(std::numeric_limits<R>::max_digits10, std::ios_base::scientific);
   }
   static R value(const Value& v) { return v.text.empty() ? R(v.number) : R(v.text); }
-  // Decimal strings that are bounds: nudge outward by far more than printing at 45 digits can move.
-  static std::string str_up(const R& x) { return R(x + abs(x) * R("1e-40")).str(45, std::ios_base::scientific); }
-  static std::string str_down(const R& x) { return R(x - abs(x) * R("1e-40")).str(45, std::ios_base::scientific); }
+  // Decimal strings that are bounds: nudged outward by 1e-(digits-8), far more than printing with
+  // digits-3 significant digits can move them.
+  static const R& nudge() {
+    static const R n = pow(R(10), -static_cast<int>(std::numeric_limits<R>::digits10 - 8));
+    return n;
+  }
+  static constexpr int kBoundDigits = std::numeric_limits<R>::digits10 - 3;
+  static std::string str_up(const R& x) { return R(x + abs(x) * nudge()).str(kBoundDigits, std::ios_base::scientific); }
+  static std::string str_down(const R& x) {
+    return R(x - abs(x) * nudge()).str(kBoundDigits, std::ios_base::scientific);
+  }
   static double to_double_up(const R& x) {
     double d = x.template convert_to<double>();
     if (R(d) < x) d = std::nextafter(d, HUGE_VAL);
@@ -166,7 +174,8 @@ struct Impl {
     cert.image_hi_d = to_double_up(image.hi);
     const R next = (point(image.lo) / point(image.hi)).lo;
     cert.next_l = str_down(next);
-    cert.next_l_d = to_double_down(next);
+    // From the stored (outward-rounded) double image, so a chain of stored steps is self-consistent.
+    cert.next_l_d = to_double_down((point(R(cert.image_lo_d)) / point(R(cert.image_hi_d))).lo);
     return cert;
   }
 
@@ -250,9 +259,10 @@ struct Impl {
     for (int i = 0; i < m; ++i) ref[i] = (u + l) / 2 - (u - l) / 2 * cos(pi * i / (m - 1));
     ref.front() = l;
     ref.back() = u;
-    // Levelled to 1e-20 relative (far below anything a double can see), or to the noise floor of the
-    // error evaluation at this precision when delta itself is tiny (l close to 1).
-    const R tol = pow(R(10), -static_cast<int>(std::numeric_limits<R>::digits10 / 2 - 5));
+    // Levelled to 20 digits short of the working precision (1e-30 relative at 50 digits; Remez converges
+    // quadratically, so this costs one extra iteration at most), or to the noise floor of the error
+    // evaluation when delta itself is tiny (l close to 1).
+    const R tol = pow(R(10), -static_cast<int>(std::numeric_limits<R>::digits10 - 20));
     const R floor = pow(R(10), -static_cast<int>(std::numeric_limits<R>::digits10 - 10));
     Plain out;
     std::array<R, 3> alpha{};

@@ -593,7 +593,8 @@ TableFile parse_table_file(const std::string& text, const std::string& origin) {
   f.generator = r.string(doc, "$", "generator");
   f.config_hash = r.string(doc, "$", "config_hash");
   f.config_name = r.string(doc, "$", "config_name");
-  f.config = ordered_json::parse(r.member(doc, "$", "config").dump());
+  r.member(doc, "$", "config");
+  f.config = ordered_json::parse(text)["config"];  // parsed again to keep the key order as written
   f.digits = r.integer(doc, "$", "digits");
   f.eta = r.num(doc, "$", "eta");
   const json& tables = r.member(doc, "$", "bucket_tables");

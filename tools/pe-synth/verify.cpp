@@ -151,7 +151,8 @@ std::vector<std::string> verify_tables(const std::string& dir, const VerifyOptio
                                                            Value::of(s.coeff_f64[2])},
                                     digits, guards);
         check_cert(sname, "f64", r, s.eps_f64, s.image_lo_f64, s.image_hi_f64, out);
-        if (k + 1 < fr.steps.size() && !(fr.steps[k + 1].l * s.image_hi_f64 <= s.image_lo_f64))
+        // lo / hi rounded to nearest is >= the stored next l (which was rounded down from the exact ratio).
+        if (k + 1 < fr.steps.size() && !(fr.steps[k + 1].l <= s.image_lo_f64 / s.image_hi_f64))
           out.push_back(sname + ": the next step starts above the certified image ratio lo/hi");
       }
       if (fr.final_eps != fr.steps.back().eps_f64) out.push_back(name + ": final_eps is not the last step's eps_f64");
