@@ -13,6 +13,7 @@
 #include "interval.hpp"
 #include "iteration.hpp"
 #include "pe/pe.hpp"
+#include "pe/schedule_types.hpp"
 #include "precondition.hpp"
 #include "schedules.hpp"
 
@@ -225,6 +226,11 @@ detail::IterationResult iterate(Prepared& prep, const Options& o, int extra_gemm
   if (!table)
     throw Error("the schedule tables (" + prep.schedules->origin + ") have no bucket table for p = " +
                 std::to_string(o.p) + ", degree " + std::to_string(degree));
+  const int first_step = direct ? detail::direct_gemms(o.p, degree, 1) : detail::materialize_gemms(o.p, degree, 0, 1);
+  if (first_step > s.max_gemms)
+    throw Error("the budget (max_gemms = " + std::to_string(o.max_gemms) + ") does not allow a single step: degree " +
+                std::to_string(degree) + " needs " + std::to_string(first_step + extra_gemms) +
+                " GEMM(s) for one step of this call");
   return detail::run_coupled(*prep.backend, prep.a_n, *table, prep.pre.l0, prep.pre.l0_rigorous, prep.final_factor, s,
                              x, z);
 }
@@ -249,6 +255,28 @@ void fill_report(Report& r, const detail::IterationResult& it) {
   r.estimated_residual = it.estimated_residual;
   r.certified = it.certified;
   r.target_reached = it.target_reached;
+}
+
+// Automatic apply mode, by the planned GEMM work in units of one n x n x n product. Direct apply carries
+// Z (n x k) instead of X: each step saves the X update but pays q(Y) Z (k/n of a product), and the
+// whole iteration is repeated for every reuse of A; materialising pays the iteration once and then one
+// X B product (k/n) per reuse.
+bool direct_is_cheaper(const Prepared& prep, const Options& o, std::int64_t n, std::int64_t k) {
+  if (prep.pre.not_positive_definite) return false;  // nothing to iterate: the fallback materialises
+  const DType storage = prep.backend->storage();
+  const double worst_l0 = *std::min_element(prep.pre.l0.begin(), prep.pre.l0.end());
+  const int max_steps = o.max_steps > 0 ? o.max_steps : kDefaultStepLimit;
+  const int degree = o.degree > 0 ? o.degree
+                                  : detail::choose_degree(*prep.schedules, o.p, storage, worst_l0, o.target, max_steps,
+                                                          INT_MAX, false);
+  const detail::OwnedBucketTable* table = prep.schedules->find(o.p, degree);
+  if (!table) return false;  // iterate() reports the missing table
+  const int steps = detail::steps_to_target(*table, storage, {worst_l0, 1.0}, o.target, max_steps);
+  const double ratio = static_cast<double>(k) / static_cast<double>(n);
+  const double per_step_square = (degree == 2 ? 1 : 0) + residual_update_gemms(o.p);
+  const double direct = o.reuse_count * ((steps - 1) * (per_step_square + ratio) + degree * ratio);
+  const double materialize = detail::materialize_gemms(o.p, degree, 0, steps) + o.reuse_count * ratio;
+  return direct < materialize;
 }
 
 // The exact root of A_n (eigendecomposition in double) with the same final scaling; throws when A is
@@ -313,13 +341,11 @@ Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, con
                 std::to_string(b.cols) + " (batch " + std::to_string(b.batch) + ")");
   Backend& be = *prep.backend;
   const std::int64_t n = a.rows, k = b.cols;
-  // Direct apply pays O(n^2 k) per step instead of materialising X (O(n^3) per step) and one final
-  // O(n^2 k) product; it wins while the right-hand sides (times their reuse) stay well below n.
   bool direct = false;
   switch (options.mode) {
     case ApplyMode::direct: direct = true; break;
     case ApplyMode::materialize: direct = false; break;
-    case ApplyMode::automatic: direct = 2 * k * options.reuse_count <= n; break;
+    case ApplyMode::automatic: direct = direct_is_cheaper(prep, options, n, k); break;
   }
   report.mode = direct ? "direct" : "materialize";
   Mat bm = be.allocate(n, k, a.batch);

@@ -1,0 +1,251 @@
+// Bad input gets a pe::Error naming what is wrong; numerical trouble goes to the reported fallback;
+// budgets are never exceeded; the apply mode is chosen from the shapes and the reuse hint.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "runtime_test_support.hpp"
+
+namespace {
+
+using pe_test::Spectrum;
+
+// Runs `call`, expects a pe::Error whose message contains every one of `fragments`.
+void expect_error(const std::function<void()>& call, std::initializer_list<const char*> fragments) {
+  try {
+    call();
+    ADD_FAILURE() << "no pe::Error thrown (expected one mentioning '" << *fragments.begin() << "')";
+  } catch (const pe::Error& e) {
+    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+  }
+}
+
+class BadInput : public ::testing::Test {
+ protected:
+  static constexpr std::int64_t n = 6;
+  std::vector<double> a = pe_test::spd(n, 10, Spectrum::spread, 1);
+  std::vector<double> x = std::vector<double>(static_cast<std::size_t>(n * n));
+  std::vector<double> b = pe_test::random_matrix(n, 2, 1);
+  std::vector<double> z = std::vector<double>(static_cast<std::size_t>(n * 2));
+  pe::Options o;
+
+  void root(const pe::Matrix& av, const pe::Options& opt) { pe::inverse_root(av, pe_test::out(x, n, n), opt); }
+  void root(const pe::Options& opt) { root(pe_test::view(a, n, n), opt); }
+};
+
+TEST_F(BadInput, OptionsAreValidatedByName) {
+  PE_REQUIRE_TABLES();
+  auto with = [&](auto edit) {
+    pe::Options opt;
+    edit(opt);
+    return opt;
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  expect_error([&] { root(with([](auto& v) { v.p = 0; })); }, {"options.p", "0"});
+  expect_error([&] { root(with([](auto& v) { v.p = 65; })); }, {"options.p", "65"});
+  expect_error([&] { root(with([](auto& v) { v.target = -1; })); }, {"options.target"});
+  expect_error([&] { root(with([](auto& v) { v.target = 1; })); }, {"options.target"});
+  expect_error([&] { root(with([&](auto& v) { v.target = nan; })); }, {"options.target", "nan"});
+  expect_error([&] { root(with([](auto& v) { v.max_gemms = -2; })); }, {"options.max_gemms", "-2"});
+  expect_error([&] { root(with([](auto& v) { v.max_steps = -1; })); }, {"options.max_steps"});
+  expect_error([&] { root(with([](auto& v) { v.target = 0; })); }, {"target", "max_gemms", "max_steps"});
+  expect_error([&] { root(with([](auto& v) { v.degree = 3; })); }, {"options.degree", "3"});
+  expect_error([&] { root(with([](auto& v) { v.ridge = -1e-3; })); }, {"options.ridge"});
+  expect_error([&] { root(with([](auto& v) { v.l_target = 1; })); }, {"options.l_target"});
+  expect_error([&] { root(with([](auto& v) { v.lambda_min_hint = -1; })); }, {"options.lambda_min_hint"});
+  expect_error([&] { root(with([](auto& v) { v.kappa_hint = 0.5; })); }, {"options.kappa_hint", "0.5"});
+  expect_error([&] { root(with([](auto& v) { v.symmetrize_every = -1; })); }, {"options.symmetrize_every"});
+  expect_error([&] { root(with([](auto& v) { v.reuse_count = 0; })); }, {"options.reuse_count"});
+  expect_error([&] { root(with([](auto& v) { v.schedule_source = pe::ScheduleSource::json_file; })); },
+               {"options.schedule_file"});
+  expect_error([&] {
+    root(with([](auto& v) {
+      v.schedule_source = pe::ScheduleSource::json_file;
+      v.schedule_file = "/nonexistent/pe_schedules.json";
+    }));
+  },
+               {"/nonexistent/pe_schedules.json", "cannot be opened"});
+  // Diagonal scalings change A^{-1/p} for p > 1.
+  for (pe::Precond mode : {pe::Precond::jacobi, pe::Precond::ruiz, pe::Precond::aol})
+    expect_error([&] { root(with([&](auto& v) { v.precond = mode, v.p = 2; })); }, {pe::to_string(mode), "p = 1"});
+  expect_error([] { pe::parse_precond("cholesky"); }, {"cholesky", "frobenius"});
+  expect_error([&] { root(with([](auto& v) { v.device = pe::Device::cuda; })); }, {"device"});
+  // The CPU backend has no TF32.
+  expect_error([&] { root(with([](auto& v) { v.compute = pe::ComputeMode::tf32; })); }, {"tf32"});
+}
+
+TEST_F(BadInput, ViewsAreValidatedByName) {
+  PE_REQUIRE_TABLES();
+  expect_error([&] { root(pe::Matrix{nullptr, n, n, n}, o); }, {"a:", "null"});
+  expect_error([&] { root(pe::Matrix{a.data(), n, n - 1, n}, o); }, {"a:", "not square"});
+  expect_error([&] { root(pe::Matrix{a.data(), 0, 0, 1}, o); }, {"a:", "0 x 0"});
+  expect_error([&] { root(pe::Matrix{a.data(), n, n, n - 1}, o); }, {"a:", "leading dimension", "5"});
+  expect_error([&] { root(pe::Matrix{a.data(), n, n, n, pe::DType::bf16}, o); }, {"a:", "bf16"});
+  expect_error([&] { root(pe::Matrix{a.data(), n, n, n, pe::DType::f64, pe::Layout::col_major, 2, n}, o); },
+               {"a:", "stride", "overlap"});
+  expect_error([&] { root(pe::Matrix{a.data(), n, n, n, pe::DType::f64, pe::Layout::col_major, 0}, o); },
+               {"a:", "batch"});
+  expect_error([&] { pe::inverse_root(pe_test::view(a, n, n), pe::MutableMatrix{x.data(), n - 1, n - 1, n}, o); },
+               {"x:", "does not match"});
+  expect_error([&] { pe::inverse_root(pe_test::view(a, n, n), pe::MutableMatrix{nullptr, n, n, n}, o); },
+               {"x:", "null"});
+  expect_error([&] { pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n - 1, 2), pe_test::out(z, n - 1, 2), o); },
+               {"b:", "rows"});
+  expect_error([&] { pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, 2), pe_test::out(z, n, 1), o); },
+               {"z:", "does not match"});
+}
+
+TEST_F(BadInput, MatrixContentsAreValidated) {
+  PE_REQUIRE_TABLES();
+  auto bad = a;
+  bad[3] = std::numeric_limits<double>::quiet_NaN();
+  expect_error([&] { root(pe_test::view(bad, n, n), o); }, {"a:", "(3, 0)", "finite"});
+  bad = a;
+  bad[static_cast<std::size_t>(2 + 4 * n)] += 0.1;  // a(2,4) != a(4,2)
+  expect_error([&] { root(pe_test::view(bad, n, n), o); }, {"a:", "not symmetric", "a(4,2)"});
+  bad = a;
+  bad[static_cast<std::size_t>(1 + 1 * n)] = -1;
+  expect_error([&] { root(pe_test::view(bad, n, n), o); }, {"a:", "(1, 1)", "not positive definite"});
+  // Within the symmetry tolerance (a relative 1e-15 perturbation, below 100 unit roundoffs): accepted.
+  bad = a;
+  bad[static_cast<std::size_t>(2 + 4 * n)] *= 1 + 1e-15;
+  EXPECT_NO_THROW(root(pe_test::view(bad, n, n), o));
+}
+
+// Indefinite input with a positive diagonal passes validation; the Cholesky certification fails, the
+// eigendecomposition fallback runs, finds the negative eigenvalue and says so.
+TEST(Fallback, IndefiniteInputIsReportedByTheFallback) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 16;
+  auto w = pe::reference::make_spectrum(n, 100, Spectrum::spread);
+  w[0] = -0.05;
+  const auto a = pe::reference::random_spd(w, 3);
+  for (std::int64_t i = 0; i < n; ++i) ASSERT_GT(a[static_cast<std::size_t>(i + i * n)], 0);
+  std::vector<double> x(a.size());
+  pe::Options o;
+  expect_error([&] { pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o); },
+               {"not positive definite", "Cholesky", "eigendecomposition fallback"});
+  std::vector<double> b = pe_test::random_matrix(n, 2, 4), z(static_cast<std::size_t>(n * 2));
+  expect_error([&] { pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, 2), pe_test::out(z, n, 2), o); },
+               {"not positive definite", "eigendecomposition fallback"});
+}
+
+// Faults injected into the residual between steps (through the on_step hook) trip the divergence checks;
+// the result then comes from the exact root and the report says why.
+class Fallback : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Fallback, InjectedFaultTriggersExactRoot) {
+  PE_REQUIRE_TABLES();
+  const std::string fault = GetParam();
+  const std::int64_t n = 40, k = 3;
+  const auto a = pe_test::spd(n, 1e4, Spectrum::spread, 8);
+  const auto ref = pe::reference::inverse_root(a, n, 2);
+  const auto b = pe_test::random_matrix(n, k, 9);
+  const auto z_ref = pe::reference::multiply(ref, b, n, n, k);
+  pe::Options o;
+  o.p = 2;
+  o.on_step = [&](pe::StepEvent& ev) {
+    if (ev.step != 1 || ev.y.empty()) return;
+    if (fault == "nan") ev.y[5] = std::numeric_limits<double>::quiet_NaN();
+    if (fault == "blowup")
+      for (double& v : ev.y) v *= 3;  // every eigenvalue leaves the tracked interval [l, 1]
+    ev.write_back_y = true;
+  };
+  const char* expected = fault == "nan" ? "non-finite" : "left the tracked interval";
+  std::vector<double> x(a.size());
+  pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+  EXPECT_TRUE(r.fallback);
+  EXPECT_NE(r.fallback_reason.find(expected), std::string::npos) << r.fallback_reason;
+  EXPECT_NE(r.fallback_reason.find("after step 1"), std::string::npos) << r.fallback_reason;
+  EXPECT_FALSE(r.certified);
+  // The exact root (dsyevd in double on the normalised matrix): rounding only.
+  EXPECT_LT(pe::reference::relative_error(x, ref), 1e-11);
+  EXPECT_NE(pe::to_json(r).find("\"fallback\":true"), std::string::npos);
+  for (pe::ApplyMode mode : {pe::ApplyMode::direct, pe::ApplyMode::materialize}) {
+    o.mode = mode;
+    std::vector<double> z(static_cast<std::size_t>(n * k));
+    r = pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, k), pe_test::out(z, n, k), o);
+    EXPECT_TRUE(r.fallback) << r.mode;
+    EXPECT_NE(r.fallback_reason.find(expected), std::string::npos) << r.fallback_reason;
+    EXPECT_LT(pe::reference::relative_error(z, z_ref), 1e-11) << r.mode;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, Fallback, ::testing::Values("nan", "blowup"));
+
+// The GEMM budget is a hard limit for every mode; a larger budget never gives a worse bound.
+TEST(Budget, NeverExceeded) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 32, k = 2;
+  const auto a = pe_test::spd(n, 1e6, Spectrum::spread, 10);
+  const auto b = pe_test::random_matrix(n, k, 11);
+  for (int p : {1, 2, 3, 4})
+    for (pe::ApplyMode mode : {pe::ApplyMode::automatic, pe::ApplyMode::direct, pe::ApplyMode::materialize}) {
+      double previous_bound = 2;
+      for (int budget = 2; budget <= 40; budget += 3) {
+        pe::Options o;
+        o.p = p;
+        o.target = 0;  // budget only: spend what is allowed
+        o.max_gemms = budget;
+        o.mode = mode;
+        std::vector<double> x(a.size()), z(static_cast<std::size_t>(n * k));
+        const pe::Report r = mode == pe::ApplyMode::automatic
+                                 ? pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o)
+                                 : pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, k),
+                                                          pe_test::out(z, n, k), o);
+        EXPECT_LE(r.gemms, budget) << "p " << p << " mode " << r.mode;
+        EXPECT_GE(r.steps, 1);
+        EXPECT_EQ(r.intervals.size(), static_cast<std::size_t>(r.steps));
+        EXPECT_LE(r.final_eps, previous_bound * (1 + 1e-12)) << "p " << p << " budget " << budget << " " << r.mode;
+        previous_bound = r.final_eps;
+      }
+    }
+  // A step budget, with and without a target.
+  for (int steps : {1, 2, 3}) {
+    pe::Options o;
+    o.p = 2;
+    o.max_steps = steps;
+    std::vector<double> x(a.size());
+    const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+    EXPECT_LE(r.steps, steps);
+    EXPECT_FALSE(r.target_reached);  // kappa 1e6 needs more than 3 steps for 1e-3
+  }
+}
+
+TEST(Budget, TooSmallForOneStepIsAnError) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 8;
+  const auto a = pe_test::spd(n, 10, Spectrum::spread, 12);
+  const auto b = pe_test::random_matrix(n, n, 13);
+  std::vector<double> z(b.size());
+  pe::Options o;
+  o.degree = 2;         // Y^2 is one GEMM ...
+  o.max_gemms = 1;      // ... and materialising Z = X B another
+  o.mode = pe::ApplyMode::materialize;
+  expect_error([&] { pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, n), pe_test::out(z, n, n), o); },
+               {"budget", "max_gemms = 1"});
+}
+
+// Automatic apply mode: direct for a single skinny apply, materialise when the same A is reused or B is wide.
+TEST(ApplyMode, AutomaticChoiceFollowsShapesAndReuse) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 96;
+  const auto a = pe_test::spd(n, 1e3, Spectrum::spread, 14);
+  auto run = [&](std::int64_t k, int reuse) {
+    const auto b = pe_test::random_matrix(n, k, 15);
+    std::vector<double> z(b.size());
+    pe::Options o;
+    o.reuse_count = reuse;
+    return pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, k), pe_test::out(z, n, k), o).mode;
+  };
+  EXPECT_EQ(run(1, 1), "direct");
+  EXPECT_EQ(run(8, 1), "direct");
+  EXPECT_EQ(run(n, 1), "materialize");
+  EXPECT_EQ(run(1, 50), "materialize");
+}
+
+}  // namespace
