@@ -284,6 +284,9 @@ int run(const Settings& s, const std::string& command) {
                      {"schedules", s.schedules.empty() ? "compiled" : s.schedules}, {"seed", s.seed},
                      {"spectrum", "log-spaced in [1/kappa, 1], Haar-random eigenvectors"}};
   doc["results"] = json::array();
+  // Fail on an unwritable output now, not after the first (possibly long) case.
+  write_atomically("--json", s.json_path, doc.dump(2) + "\n");
+  if (!s.markdown_path.empty()) write_atomically("--markdown", s.markdown_path, markdown(doc));
 
   std::printf("pe-bench: CPU backend, %s, OPENBLAS_NUM_THREADS=%s; error = ||X - A^{-1/p}||_F / ||A^{-1/p}||_F "
               "against dsyevd in double\n",
