@@ -1,0 +1,228 @@
+// pe-run root / apply end to end: .npy in and out, the --json report, and clear failures (non-zero exit,
+// one-line message naming the file, no output file) on malformed or mismatched input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "npy.hpp"
+#include "reference.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<double> transpose(const std::vector<double>& a, std::int64_t rows, std::int64_t cols) {
+  std::vector<double> t(a.size());
+  for (std::int64_t j = 0; j < cols; ++j)
+    for (std::int64_t i = 0; i < rows; ++i) t[static_cast<std::size_t>(i * cols + j)] = a[static_cast<std::size_t>(i + j * rows)];
+  return t;
+}
+
+// A .npy file written byte by byte (version 1.0 header), so that malformed variants can be made too.
+std::string npy_bytes(const std::string& descr, const std::string& shape, bool fortran, const std::string& payload) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+                       ", 'shape': (" + shape + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + payload;
+}
+
+class PeRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("pe_run_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write_raw(const std::string& name, const std::string& bytes) const {
+    std::ofstream(path(name), std::ios::binary) << bytes;
+  }
+  // Column-major `a` as a C-order float64 or float32 file.
+  void write(const std::string& name, const std::vector<double>& a, std::int64_t rows, std::int64_t cols,
+             pe::DType dtype = pe::DType::f64) const {
+    pe_run::write_npy(path(name), rows, cols, dtype, transpose(a, rows, cols));
+  }
+  std::vector<double> read(const std::string& name, std::int64_t* rows = nullptr, std::int64_t* cols = nullptr) const {
+    const pe_run::NpyArray arr = pe_run::read_npy(path(name));
+    if (rows) *rows = arr.rows;
+    if (cols) *cols = arr.cols;
+    return transpose(arr.data, arr.cols, arr.rows);
+  }
+  int run(const std::string& args) const {
+    const std::string cmd = std::string(PE_RUN) + " " + args + " > " + path("stdout.txt") + " 2> " + path("stderr.txt");
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string slurp(const std::string& name) const {
+    std::ifstream in(path(name), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // A failed run: non-zero exit, one line on stderr that mentions `fragment`, and no output file.
+  void expect_failure(const std::string& args, const std::string& fragment, const std::string& out = "out.npy") {
+    SCOPED_TRACE(args);
+    EXPECT_NE(run(args), 0);
+    const std::string err = slurp("stderr.txt");
+    EXPECT_NE(err.find(fragment), std::string::npos) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_FALSE(fs::exists(path(out))) << "an output file was written";
+    for (const auto& entry : fs::directory_iterator(dir_))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << "left a temporary file";
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(PeRun, RootWritesXAndReportsJson) {
+  const std::int64_t n = 40;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 1e4, pe::reference::Spectrum::spread), 1);
+  write("a.npy", a, n, n);
+  ASSERT_EQ(run("root --p 2 --in " + path("a.npy") + " --out " + path("x.npy") + " --target 1e-8 --json"), 0)
+      << slurp("stderr.txt");
+  const auto report = nlohmann::json::parse(slurp("stdout.txt"));
+  for (const char* field : {"steps", "gemms", "final_eps", "intervals", "fallback", "seconds"})
+    EXPECT_TRUE(report.contains(field)) << field;
+  EXPECT_GE(report["steps"].get<int>(), 1);
+  EXPECT_EQ(report["intervals"].size(), report["steps"].get<std::size_t>());
+  EXPECT_GT(report["gemms"].get<int>(), 0);
+  EXPECT_LE(report["final_eps"].get<double>(), 1e-8);
+  EXPECT_FALSE(report["fallback"].get<bool>());
+  EXPECT_GE(report["seconds"].get<double>(), 0);
+  std::int64_t rows = 0, cols = 0;
+  const auto x = read("x.npy", &rows, &cols);
+  EXPECT_EQ(rows, n);
+  EXPECT_EQ(cols, n);
+  // Tracked bound 1e-8 on X^2 A - I: X within 1e-8 / 2 relative, plus fp64 rounding (kappa 1e4).
+  EXPECT_LT(pe::reference::relative_error(x, pe::reference::inverse_root(a, n, 2)), 1e-8);
+  EXPECT_NE(slurp("x.npy").find("'descr': '<f8'"), std::string::npos);
+
+  // Without --json: a one-line human summary.
+  ASSERT_EQ(run("root --p 3 --in " + path("a.npy") + " --out " + path("x3.npy")), 0) << slurp("stderr.txt");
+  EXPECT_NE(slurp("stdout.txt").find("steps"), std::string::npos);
+}
+
+TEST_F(PeRun, Float32InputGivesFloat32Output) {
+  const std::int64_t n = 24;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 100, pe::reference::Spectrum::spread), 2);
+  write("a32.npy", a, n, n, pe::DType::f32);
+  ASSERT_EQ(run("root --p 4 --in " + path("a32.npy") + " --out " + path("x.npy") + " --json"), 0) << slurp("stderr.txt");
+  EXPECT_NE(slurp("x.npy").find("'descr': '<f4'"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(slurp("stdout.txt"))["storage"], "f32");
+  const auto a32 = read("a32.npy");  // the matrix as fp32 stored it
+  // Default target 1e-3: X within 1e-3 / 4 relative, fp32 rounding far below that.
+  EXPECT_LT(pe::reference::relative_error(read("x.npy"), pe::reference::inverse_root(a32, n, 4)), 1e-3 / 4 + 1e-4);
+  // --dtype f64 overrides: iterate and write in double.
+  ASSERT_EQ(run("root --p 4 --in " + path("a32.npy") + " --out " + path("x64.npy") + " --dtype f64"), 0);
+  EXPECT_NE(slurp("x64.npy").find("'descr': '<f8'"), std::string::npos);
+}
+
+TEST_F(PeRun, ApplyWritesZInBothModes) {
+  const std::int64_t n = 50, k = 3;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 1e3, pe::reference::Spectrum::spread), 3);
+  std::vector<double> b(static_cast<std::size_t>(n * k));
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = std::sin(0.37 * static_cast<double>(i));
+  write("a.npy", a, n, n);
+  write("b.npy", b, n, k);
+  const auto z_ref = pe::reference::multiply(pe::reference::inverse_root(a, n, 2), b, n, n, k);
+  for (const std::string mode : {"direct", "materialize", "auto"}) {
+    ASSERT_EQ(run("apply --p 2 --in " + path("a.npy") + " --rhs " + path("b.npy") + " --out " + path("z.npy") +
+                  " --mode " + mode + " --target 1e-8 --json"),
+              0)
+        << slurp("stderr.txt");
+    const auto report = nlohmann::json::parse(slurp("stdout.txt"));
+    if (mode != "auto") {
+      EXPECT_EQ(report["mode"], mode);
+    }
+    std::int64_t rows = 0, cols = 0;
+    const auto z = read("z.npy", &rows, &cols);
+    EXPECT_EQ(rows, n);
+    EXPECT_EQ(cols, k);
+    EXPECT_LT(pe::reference::relative_error(z, z_ref), 1e-8) << mode;
+  }
+}
+
+TEST_F(PeRun, SchedulesFromJsonGiveTheSameBytes) {
+  if (!fs::exists(PE_SCHEDULES_JSON)) GTEST_SKIP() << PE_SCHEDULES_JSON << " is not generated in this checkout";
+  const std::int64_t n = 30;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 1e5, pe::reference::Spectrum::spread), 4);
+  write("a.npy", a, n, n, pe::DType::f32);
+  ASSERT_EQ(run("root --p 2 --in " + path("a.npy") + " --out " + path("x1.npy")), 0) << slurp("stderr.txt");
+  ASSERT_EQ(run("root --p 2 --in " + path("a.npy") + " --out " + path("x2.npy") + " --schedules " + PE_SCHEDULES_JSON),
+            0)
+      << slurp("stderr.txt");
+  EXPECT_EQ(slurp("x1.npy"), slurp("x2.npy"));
+  write_raw("bad.json", "{\"schema_version\": 7}");
+  expect_failure("root --p 2 --in " + path("a.npy") + " --out " + path("out.npy") + " --schedules " + path("bad.json"),
+                 "schema_version");
+}
+
+TEST_F(PeRun, MalformedOrMismatchedInputFailsCleanly) {
+  const std::int64_t n = 4;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 10, pe::reference::Spectrum::spread), 5);
+  write("a.npy", a, n, n);
+  std::string payload(reinterpret_cast<const char*>(transpose(a, n, n).data()), sizeof(double) * 16);
+  const std::string out = " --out " + path("out.npy");
+
+  expect_failure("root --p 2 --in " + path("missing.npy") + out, "missing.npy");
+  write_raw("magic.npy", "NOTNUMPY" + payload);
+  expect_failure("root --p 2 --in " + path("magic.npy") + out, "magic.npy");
+  write_raw("short.npy", npy_bytes("<f8", "4, 4", false, payload.substr(0, 50)));
+  expect_failure("root --p 2 --in " + path("short.npy") + out, "short.npy");
+  write_raw("int.npy", npy_bytes("<i4", "4, 4", false, payload.substr(0, 64)));
+  expect_failure("root --p 2 --in " + path("int.npy") + out, "<i4");
+  write_raw("big_endian.npy", npy_bytes(">f8", "4, 4", false, payload));
+  expect_failure("root --p 2 --in " + path("big_endian.npy") + out, ">f8");
+  write_raw("fortran.npy", npy_bytes("<f8", "4, 4", true, payload));
+  expect_failure("root --p 2 --in " + path("fortran.npy") + out, "Fortran");
+  write_raw("three_d.npy", npy_bytes("<f8", "2, 2, 4", false, payload));
+  expect_failure("root --p 2 --in " + path("three_d.npy") + out, "2-D");
+  write_raw("rect.npy", npy_bytes("<f8", "2, 8", false, payload));
+  expect_failure("root --p 2 --in " + path("rect.npy") + out, "not square");
+
+  // Content the library rejects: not symmetric, NaN, not positive definite.
+  auto bad = a;
+  bad[1] += 0.5;
+  write("asym.npy", bad, n, n);
+  expect_failure("root --p 2 --in " + path("asym.npy") + out, "not symmetric");
+  bad = a;
+  bad[5] = std::nan("");
+  write("nan.npy", bad, n, n);
+  expect_failure("root --p 2 --in " + path("nan.npy") + out, "finite");
+  auto w = pe::reference::make_spectrum(n, 10, pe::reference::Spectrum::spread);
+  w[0] = -0.5;
+  write("indefinite.npy", pe::reference::random_spd(w, 6), n, n);
+  expect_failure("root --p 2 --in " + path("indefinite.npy") + out, "not positive definite");
+
+  // apply: right-hand side with the wrong row count.
+  write("b.npy", std::vector<double>(10, 1.0), 5, 2);
+  expect_failure("apply --p 2 --in " + path("a.npy") + " --rhs " + path("b.npy") + out, "rows");
+  // Options: p out of range (CLI11), diagonal preconditioner with p > 1 (library).
+  EXPECT_NE(run("root --p 0 --in " + path("a.npy") + out), 0);
+  EXPECT_FALSE(fs::exists(path("out.npy")));
+  expect_failure("root --p 2 --precond jacobi --in " + path("a.npy") + out, "jacobi");
+  expect_failure("root --p 2 --precond nonsense --in " + path("a.npy") + out, "nonsense");
+
+  // An existing output file is left as it was when the run fails.
+  write_raw("keep.npy", "previous contents");
+  EXPECT_NE(run("root --p 2 --in " + path("nan.npy") + " --out " + path("keep.npy")), 0);
+  EXPECT_EQ(slurp("keep.npy"), "previous contents");
+}
+
+}  // namespace
