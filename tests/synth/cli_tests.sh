@@ -71,5 +71,19 @@ diff_detects_weakening)
   grep -q "^worse: p=2 degree=1 l_edge=.*: eps_f64 .* -> 0.99999" "$work/log" || fail "diff output: $(cat "$work/log")"
   echo "ok: $(grep '^worse' "$work/log")"
   ;;
+json_fields)
+  "$synth" solve --p 2 --l 0.01 --json >"$work/solve.json" || fail "solve --json"
+  for field in '"p"' '"l"' '"degree"' '"coefficients"' '"coefficients_f64"' '"eps"' '"image"' '"next_l"'; do
+    grep -q "^  $field:" "$work/solve.json" || fail "solve --json lacks $field"
+  done
+  "$synth" schedule --p 2 --l 1e-4 --target 1e-3 --json >"$work/schedule.json" || fail "schedule --json"
+  for field in '"steps"' '"final_eps"' '"gemms"'; do
+    grep -q "^  $field:" "$work/schedule.json" || fail "schedule --json lacks $field"
+  done
+  # 5 greedy steps from kappa = 1e4 reach 1e-3 for p = 2; GEMMs by pe::schedule_gemms(2, 2, 5) = 17.
+  grep -q '^  "gemms": 17,' "$work/schedule.json" || fail "gemms: $(grep gemms "$work/schedule.json")"
+  [[ $(grep -c '"next_l":' "$work/schedule.json") -eq 5 ]] || fail "expected 5 steps"
+  echo "ok: solve/schedule JSON fields"
+  ;;
 *) fail "unknown case $case_name" ;;
 esac

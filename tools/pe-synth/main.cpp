@@ -86,9 +86,9 @@ void print_step_text(const ps::Step& s, int index) {
   std::printf("p = %d, degree %d, l = %.17g\n", s.p, s.degree, std::stod(s.l));
   std::printf("  q(y) = %s + %s y + %s y^2\n", s.coefficients[0].c_str(), s.coefficients[1].c_str(),
               s.coefficients[2].c_str());
-  std::printf("  certified eps = %s  image = [%s, %s]  next l = %s\n", s.cert.eps.substr(0, 24).c_str(),
-              s.cert.image_lo.substr(0, 24).c_str(), s.cert.image_hi.substr(0, 24).c_str(),
-              s.cert.next_l.substr(0, 24).c_str());
+  // Text shows the outward-rounded doubles; --json gives the full working-precision strings.
+  std::printf("  certified eps = %.17g  image = [%.17g, %.17g]  next l = %.17g\n", s.cert.eps_d, s.cert.image_lo_d,
+              s.cert.image_hi_d, s.cert.next_l_d);
   std::printf("  f64: eps %.6e  f32: eps %.6e  guards f64 %s f32 %s%s\n", s.cert_f64.eps_d, s.cert_f32.eps_d,
               s.guards_f64.ok() ? "hold" : ("fail (" + s.guards_f64.failure + ")").c_str(),
               s.guards_f32.ok() ? "hold" : ("fail (" + s.guards_f32.failure + ")").c_str(),

@@ -714,22 +714,26 @@ void write_tables(const TableFile& file, const std::string& dir) {
 // ---------------------------------------------------------------- summary
 std::string summary(const TableFile& f) {
   std::ostringstream o;
-  o << "bucket tables (eps_f64 of the bucket serving kappa; guarded = entries where the plain optimum broke a guard)\n";
-  o << "   p  deg  entries  guarded   kappa=1e2    kappa=1e4    kappa=1e8    kappa=1e12\n";
+  o << "bucket tables: kappa' = image_hi / image_lo (f64) after one step from the bucket serving kappa, and the\n"
+    << "bound eps_f64 near convergence; guarded = entries where the plain optimum broke G1..G3\n";
+  o << "   p  deg  entries  guarded  kappa'(1e2)  kappa'(1e4)  kappa'(1e8) kappa'(1e12)   eps(1.01)\n";
   for (const TableRecord& t : f.tables) {
     int guarded = 0;
     for (const auto& e : t.entries) guarded += e.guarded;
     o << fmt("%4.0f", t.p) << fmt("%5.0f", t.degree) << fmt("%9.0f", static_cast<double>(t.entries.size()))
       << fmt("%9.0f", guarded);
-    for (double kappa : {1e2, 1e4, 1e8, 1e12}) {
-      const double l = 1 / kappa;
+    auto serving = [&](double kappa) -> const EntryRecord* {
       const EntryRecord* pick = nullptr;
       for (const auto& e : t.entries)
-        if (e.l_edge <= l) pick = &e;
-      if (!pick && !t.entries.empty()) pick = &t.entries.front();
-      o << "   " << (pick ? fmt("%.3e", pick->eps_f64) : std::string("      -   "));
+        if (e.l_edge <= 1 / kappa) pick = &e;
+      return pick ? pick : (t.entries.empty() ? nullptr : &t.entries.front());
+    };
+    for (double kappa : {1e2, 1e4, 1e8, 1e12}) {
+      const EntryRecord* e = serving(kappa);
+      o << (e ? fmt("%13.4g", e->image_hi_f64 / e->image_lo_f64) : std::string("            -"));
     }
-    o << "\n";
+    const EntryRecord* near = serving(1.01);
+    o << (near ? fmt("%12.3e", near->eps_f64) : std::string("           -")) << "\n";
   }
   if (!f.fixed.empty()) {
     o << "fixed greedy schedules (steps until eps_f64 <= target)\n";
