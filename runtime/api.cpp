@@ -49,7 +49,8 @@ void check_view(const char* name, const View& v, Device device) {
     throw Error(pre + "batch stride " + std::to_string(v.stride) + " is below ld * " +
                 (v.layout == Layout::col_major ? "cols" : "rows") + " = " + std::to_string(v.ld * outer) +
                 ", so batch members would overlap");
-  if (v.device != device)
+  // Host views work with every backend (copied in and out); device views only with their own device.
+  if (v.device != Device::cpu && v.device != device)
     throw Error(pre + "view is on device " + to_string(v.device) + " but options.device is " + to_string(device));
 }
 

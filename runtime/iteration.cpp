@@ -223,6 +223,7 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
     backend.gershgorin(y, kGershLo, kGershHi);
     backend.frobenius_norm(y, kFrobenius);
     const auto slots = backend.fetch_scalars();
+    double step_residual = 0;  // the Gershgorin bound of ||Y - I|| of this residual, worst member
     for (std::size_t k = 0; k < nb; ++k) {
       const double sc = res_scale[k];
       const double mean = slots[kTrace][k] * sc / static_cast<double>(n);
@@ -257,8 +258,9 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
         x_scale[k] *= std::pow(mean, -1.0 / p);
         iv[k] = {iv[k].lo / mean, iv[k].hi / mean};
       }
-      result.estimated_residual = std::max(result.estimated_residual, interval_bound(rig));
+      step_residual = std::max(step_residual, interval_bound(rig));
     }
+    result.estimated_residual = step_residual;
     record.interval = iv;
     record.gemms = result.gemms;
     result.records.push_back(record);

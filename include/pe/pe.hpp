@@ -4,8 +4,9 @@
 //   pe::Options opt;  opt.p = 4;  opt.target = 1e-3;
 //   pe::Report r = pe::inverse_root(pe::Matrix{a, n, n, n}, pe::MutableMatrix{x, n, n, n}, opt);
 //
-// Views never own memory. A view of dtype f32 or f64 on the CPU is converted to the iteration's storage
-// dtype (Options::storage, default: the dtype of A); on CUDA, views hold device pointers.
+// Views never own memory. A host view (Device::cpu) of dtype f32 or f64 is converted to the iteration's
+// storage dtype (Options::storage, default: the dtype of A) and works with either Options::device (a CUDA
+// run copies it in and out); views with Device::cuda hold device pointers and need Options::device cuda.
 #pragma once
 
 #include <cstdint>

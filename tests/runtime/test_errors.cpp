@@ -73,7 +73,9 @@ TEST_F(BadInput, OptionsAreValidatedByName) {
   for (pe::Precond mode : {pe::Precond::jacobi, pe::Precond::ruiz, pe::Precond::aol})
     expect_error([&] { root(with([&](auto& v) { v.precond = mode, v.p = 2; })); }, {pe::to_string(mode), "p = 1"});
   expect_error([] { pe::parse_precond("cholesky"); }, {"cholesky", "frobenius"});
-  expect_error([&] { root(with([](auto& v) { v.device = pe::Device::cuda; })); }, {"device"});
+  // A device view needs options.device = cuda.
+  expect_error([&] { root(pe::Matrix{a.data(), n, n, n, pe::DType::f64, pe::Layout::col_major, 1, 0, pe::Device::cuda}, o); },
+               {"a:", "device cuda", "options.device is cpu"});
   // The CPU backend has no TF32.
   expect_error([&] { root(with([](auto& v) { v.compute = pe::ComputeMode::tf32; })); }, {"tf32"});
 }
