@@ -104,6 +104,26 @@ TEST(Minimax, CertifiedBoundCoversDenseSampleAndIsTight) {
   }
 }
 
+// Remez must converge without tuning for every p up to 8 and l from 1e-12 to 1 - 1e-8.
+TEST(Minimax, ConvergesAcrossTheWholeRange) {
+  for (int p = 1; p <= 8; ++p) {
+    for (int degree : {1, 2}) {
+      for (int k = 0; k <= 40; ++k) {
+        const double l = 1 / (1 + std::pow(10.0, -8 + 0.5 * k));  // kappa - 1 from 1e-8 to 1e12
+        ps::StepRequest r;
+        r.p = p;
+        r.degree = degree;
+        r.l = ps::Value::of(l);
+        ps::Step s;
+        ASSERT_NO_THROW(s = ps::solve_step(r)) << "p " << p << " degree " << degree << " l " << l;
+        EXPECT_LE(s.remez_iterations, 12) << "p " << p << " l " << l;
+        EXPECT_LT(s.cert.eps_d, 1);
+        EXPECT_GT(s.cert.next_l_d, l) << "a step always shrinks the normalised interval";
+      }
+    }
+  }
+}
+
 TEST(Minimax, DigitsOptionRunsAtHigherPrecision) {
   ps::StepRequest r;
   r.p = 1;

@@ -376,9 +376,11 @@ struct Impl {
         add(row, 1, -1, 0);   // g - M <= 0
       }
       for (const auto& row : below) add(row, 1, -1, 0);
+      // G3 below: g >= 1 + margin (M - 1) + 1e-14 on [1, 1+eta], so the double LP's own tolerance and the
+      // rounding of the coefficients do not push phi under image_lo (the minimum often sits at 1+eta).
       for (const auto& row : above) {
         add(row, 1, -cap_root, 0);
-        add(row, -1, 0, 1);
+        add(row, -1, margin, 1 - margin + 1e-14);
       }
       for (const auto& row : qrows) add(row, -1, 0, qmin);
 
@@ -404,7 +406,7 @@ struct Impl {
           }
         }
       };
-      std::vector<double> tols(data.rows.size(), 1e-13);
+      std::vector<double> tols(data.rows.size(), 1e-15);
       opt.add_inequality_mconstraint(constraints, &data, tols);
       opt.set_xtol_rel(1e-14);
       opt.set_maxeval(2000);
@@ -545,7 +547,7 @@ struct Impl {
       last_failure = !gs.guards_f64.ok() ? gs.guards_f64.failure : gs.guards_f32.failure;
       return std::nullopt;
     };
-    for (double margin : {1e-7, 1e-5}) {
+    for (double margin : {1e-7, 1e-5, 1e-3}) {
       if (const auto coef = guarded_lp(req.p, req.degree, l, req.guards, plain, margin))
         if (auto gs = attempt(*coef)) return *gs;
     }
