@@ -23,6 +23,7 @@
 
 #include "baselines.hpp"
 #include "pe/pe.hpp"
+#include "pe_schedules.hpp"
 #include "reference.hpp"
 
 namespace {
@@ -281,7 +282,10 @@ int run(const Settings& s, const std::string& command) {
   doc["settings"] = {{"sizes", s.sizes},           {"p", s.powers},         {"kappa", s.kappas},
                      {"dtypes", s.dtypes},         {"repeats", s.repeats},  {"repeats_large", s.repeats_large},
                      {"rhs_cols", s.rhs_cols},     {"target_f32", s.target_f32}, {"target_f64", s.target_f64},
-                     {"schedules", s.schedules.empty() ? "compiled" : s.schedules}, {"seed", s.seed},
+                     {"schedules", s.schedules.empty() ? "compiled" : s.schedules},
+                     {"compiled_tables", std::string(pe::generated::kGeneratorVersion) + ", config " +
+                                             pe::generated::kConfigHash},
+                     {"seed", s.seed},
                      {"spectrum", "log-spaced in [1/kappa, 1], Haar-random eigenvectors"}};
   doc["results"] = json::array();
   // Fail on an unwritable output now, not after the first (possibly long) case.
