@@ -33,7 +33,10 @@ namespace pe {
 //   |1 - y| <= eps gives |1 - sigma| <= eps), then H = sym(U^T A), M_H ~ H^{-1} as above,
 //   P = M_H U^T ~ A^{-1} and the same corrections against the original A. In exact arithmetic
 //   P A = I for any U = A s(A^T A), so the polar accuracy only sets cond(H): the iteration stops at a
-//   loose bound (polar_target), and the corrections absorb the rest.
+//   loose bound (polar_target), and the corrections absorb the rest. The polar start (the lower end of
+//   sigma^2) is Gershgorin's when positive, else from kappa_hint, else a Lanczos estimate; when that
+//   estimate was too optimistic for H to come out positive definite, the iteration continues from U (same
+//   polar factor) starting at the tables' floor.
 // Non-convergence (non-finite values, a residual that does not at least halve per correction while
 // above the target, a polar iteration that leaves its tracked interval, H not positive definite)
 // falls back to an LU solve in double (LAPACK getrf/getrs), reported. A singular A is a pe::Error.

@@ -37,11 +37,14 @@ std::vector<double> host_copy(Backend& backend, const Mat& m) {
   return out;
 }
 
-void check_finite(const char* name, const std::vector<double>& host, std::int64_t rows) {
+void check_finite(Backend& backend, const char* name, const Mat& m) {
+  backend.count_nonfinite(m, 0);
+  if (!(backend.fetch_scalars()[0][0] > 0)) return;
+  const std::vector<double> host = host_copy(backend, m);
   for (std::size_t i = 0; i < host.size(); ++i)
     if (!std::isfinite(host[i]))
-      throw Error(std::string(name) + ": entry (" + std::to_string(static_cast<std::int64_t>(i) % rows) + ", " +
-                  std::to_string(static_cast<std::int64_t>(i) / rows) + ") is " + num(host[i]) +
+      throw Error(std::string(name) + ": entry (" + std::to_string(static_cast<std::int64_t>(i) % m.rows) + ", " +
+                  std::to_string(static_cast<std::int64_t>(i) / m.rows) + ") is " + num(host[i]) +
                   "; expected finite values");
 }
 

@@ -18,10 +18,11 @@ std::string num(double v);
 template <class View>
 void check_view(const char* name, const View& v, Device device);
 
-// A host (double, column-major) copy of a backend matrix, and a finiteness check of it that names the
-// argument and the first offending entry.
+// A host (double, column-major) copy of a backend matrix.
 std::vector<double> host_copy(Backend& backend, const Mat& m);
-void check_finite(const char* name, const std::vector<double>& host, std::int64_t rows);
+// Throws pe::Error naming the argument and the first non-finite entry (counted on the backend; the
+// host copy that finds the entry is made only on that error path).
+void check_finite(Backend& backend, const char* name, const Mat& m);
 
 // Backend matrix <- caller view (host: converted; device: must be in the storage dtype, column-major).
 void move_in(Backend& backend, const char* name, const Matrix& v, Mat& dst);

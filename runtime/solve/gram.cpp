@@ -234,7 +234,7 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
       Backend& be = *entry->backend;
       entry->g = be.allocate(m, n, 1);
       detail::solve::move_in(be, "g", g, entry->g);
-      detail::solve::check_finite("g", detail::solve::host_copy(be, entry->g), m);
+      detail::solve::check_finite(be, "g", entry->g);
       entry->gram = be.allocate(d, d, 1);
       if (dual)
         be.gemm(Op::N, Op::T, 1.0, entry->g, entry->g, 0.0, entry->gram);
@@ -254,7 +254,7 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
   Backend& be = *entry->backend;
   Mat bm = be.allocate(b.rows, k, 1);
   detail::solve::move_in(be, "b", b, bm);
-  detail::solve::check_finite("b", detail::solve::host_copy(be, bm), b.rows);
+  detail::solve::check_finite(be, "b", bm);
 
   // The right-hand side the root applies to: B (plain), G^T C (primal range) or C (dual).
   Mat w = bm;

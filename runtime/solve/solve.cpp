@@ -162,9 +162,8 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
   Mat am = be.allocate(n, n, 1), bm = be.allocate(n, k, 1), xm = be.allocate(n, k, 1), mm = be.allocate(n, n, 1);
   detail::solve::move_in(be, "a", a, am);
   detail::solve::move_in(be, "b", b, bm);
-  const std::vector<double> a_host = detail::solve::host_copy(be, am);
-  detail::solve::check_finite("a", a_host, n);
-  detail::solve::check_finite("b", detail::solve::host_copy(be, bm), n);
+  detail::solve::check_finite(be, "a", am);
+  detail::solve::check_finite(be, "b", bm);
   const double b_norm = detail::solve::frobenius(be, bm);
 
   if (b_norm == 0) {  // X = 0 exactly; nothing to iterate on
@@ -181,7 +180,8 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
   const double unit = storage == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
                                             : std::numeric_limits<double>::epsilon() / 2;
   const double sym_tol = o.symmetry_tolerance >= 0 ? o.symmetry_tolerance : 100 * unit;
-  bool spd = o.structure == Structure::spd || (o.structure == Structure::automatic && looks_spd(a_host, n, sym_tol));
+  bool spd = o.structure == Structure::spd ||
+             (o.structure == Structure::automatic && looks_spd(detail::solve::host_copy(be, am), n, sym_tol));
   report.structure = spd ? "symmetric" : "general";
 
   const double inner_target =
@@ -203,7 +203,6 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
 
   if (spd) {
     report.method = "spd";
-    SolveOptions so = o;
     Options io = inner_options(o, inner_target, budget == INT_MAX ? INT_MAX : budget - refine_reserve);
     io.lambda_min_hint = o.lambda_min_hint;
     io.kappa_hint = o.kappa_hint;

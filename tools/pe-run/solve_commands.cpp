@@ -33,6 +33,7 @@ struct SolveArgs {
   std::string in, rhs, out, dtype, schedules;
   double target = 1e-6;
   double kappa_hint = 0;
+  double inner_target = 0;
   int max_gemms = 0;
   int max_corrections = 3;
   bool spd = false, general = false, json = false, no_fallback = false;
@@ -66,6 +67,7 @@ int run_solve(const SolveArgs& a) {
   o.max_gemms = a.max_gemms;
   o.max_corrections = a.max_corrections;
   o.kappa_hint = a.kappa_hint;
+  o.inner_target = a.inner_target;
   o.allow_fallback = !a.no_fallback;
   o.structure = a.spd ? pe::Structure::spd : a.general ? pe::Structure::general : pe::Structure::automatic;
   o.storage_from_input = false;
@@ -215,6 +217,8 @@ class Commands final : public SolveCommands {
     solve_->add_option("--max-gemms", s_.max_gemms, "GEMM budget (0: none)")->check(CLI::NonNegativeNumber);
     solve_->add_option("--max-corrections", s_.max_corrections, "refinement steps after X0")->check(CLI::Range(0, 10));
     solve_->add_option("--kappa-hint", s_.kappa_hint, "estimate of cond(A) (0: none)");
+    solve_->add_option("--inner-target", s_.inner_target,
+                       "bound of ||I - M A|| the approximate inverse is built to (0: sqrt(target), clamped)");
     solve_->add_option("--dtype", s_.dtype, "iteration and output dtype: f32 | f64 (default: the input's)")
         ->check(CLI::IsMember({"f32", "f64"}));
     solve_->add_option("--schedules", s_.schedules, "schedule tables .json (default: compiled in)");
