@@ -111,6 +111,7 @@ void CudaBackend::LtPlanDeleter::operator()(LtPlan* plan) const noexcept {
 
 void CudaBackend::matmul(const LtTypes& types, Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b,
                          double beta, const Mat& c, Mat& d) {
+  run_pending_reductions();
   const std::int64_t es = static_cast<std::int64_t>(element_size(types.data));
   const GemmDims dims = check_gemm(op_a, op_b, a, b, d, es);
   if (c.rows != d.rows || c.cols != d.cols || (c.batch != d.batch && c.batch != 1))
@@ -224,7 +225,7 @@ CudaBackend::~CudaBackend() {
   // Work still queued may use these buffers: wait for it, then free everything.
   (void)cudaStreamSynchronize(stream_);
   plans_.clear();
-  for (ScratchBuffer* buffer : {&row_sums_, &accumulators_, &staging_, &wide_, &solver_work_})
+  for (ScratchBuffer* buffer : {&reduction_scratch_, &staging_, &wide_, &solver_work_})
     buffer->release(stream_);
   (void)cudaStreamSynchronize(stream_);
   for (void* p : allocations_) (void)cudaFree(p);
@@ -251,6 +252,7 @@ Mat CudaBackend::allocate(std::int64_t rows, std::int64_t cols, std::int64_t bat
 // ---- data movement --------------------------------------------------------------------------------
 
 void CudaBackend::upload(const HostMat& src, Mat& dst) {
+  run_pending_reductions();
   check_host_mat("upload", "src", src);
   check_mat("upload", "dst", dst);
   check_same_shape("upload", "src", src, "dst", dst);
@@ -275,6 +277,7 @@ void CudaBackend::upload(const HostMat& src, Mat& dst) {
 }
 
 void CudaBackend::download(const Mat& src, const HostMat& dst) {
+  run_pending_reductions();
   check_mat("download", "src", src);
   check_host_mat("download", "dst", dst);
   check_same_shape("download", "dst", dst, "src", src);
@@ -301,6 +304,7 @@ void CudaBackend::download(const Mat& src, const HostMat& dst) {
 }
 
 void CudaBackend::copy(const Mat& src, Mat& dst) {
+  run_pending_reductions();
   check_mat("copy", "src", src);
   check_mat("copy", "dst", dst);
   check_same_shape("copy", "src", src, "dst", dst);
@@ -315,6 +319,7 @@ void CudaBackend::gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& 
 
 void CudaBackend::axpby_identity(std::span<const double> alpha, const Mat* a, std::span<const double> beta,
                                  const Mat* b, std::span<const double> gamma, Mat& c) {
+  run_pending_reductions();
   check_mat("axpby_identity", "c", c);
   if (a) {
     check_mat("axpby_identity", "a", *a);
@@ -333,6 +338,7 @@ void CudaBackend::axpby_identity(std::span<const double> alpha, const Mat* a, st
 }
 
 void CudaBackend::scale(std::span<const double> s, Mat& m) {
+  run_pending_reductions();
   check_mat("scale", "m", m);
   check_member_scalars("scale", "s", s, m.batch);
   const double zero = 0.0;
@@ -340,12 +346,14 @@ void CudaBackend::scale(std::span<const double> s, Mat& m) {
 }
 
 void CudaBackend::set_identity(std::span<const double> s, Mat& m) {
+  run_pending_reductions();
   check_mat("set_identity", "m", m);
   check_member_scalars("set_identity", "s", s, m.batch);
   launch_axpby_identity(storage_, {}, nullptr, {}, nullptr, s, m, stream_);
 }
 
 void CudaBackend::add_diagonal(std::span<const double> shift, Mat& m) {
+  run_pending_reductions();
   check_mat("add_diagonal", "m", m);
   check_square("add_diagonal", "m", m);
   check_member_scalars("add_diagonal", "shift", shift, m.batch);
@@ -354,6 +362,7 @@ void CudaBackend::add_diagonal(std::span<const double> shift, Mat& m) {
 }
 
 void CudaBackend::diag_scale(const Mat* left, Mat& m, const Mat* right) {
+  run_pending_reductions();
   check_mat("diag_scale", "m", m);
   const auto check_vector = [&](const char* arg, const Mat* v, std::int64_t length) {
     if (!v) return;
@@ -369,12 +378,14 @@ void CudaBackend::diag_scale(const Mat* left, Mat& m, const Mat* right) {
 }
 
 void CudaBackend::symmetrize(Mat& m) {
+  run_pending_reductions();
   check_mat("symmetrize", "m", m);
   check_square("symmetrize", "m", m);
   launch_symmetrize(storage_, m, stream_);
 }
 
 void CudaBackend::extract_diagonal(const Mat& m, Mat& out) {
+  run_pending_reductions();
   check_mat("extract_diagonal", "m", m);
   check_square("extract_diagonal", "m", m);
   check_mat("extract_diagonal", "out", out);
@@ -408,28 +419,75 @@ double* CudaBackend::slot_pointer(int slot, std::int64_t batch) {
   return slots_ + slot * member_capacity_;
 }
 
+void CudaBackend::queue_reduction(const Mat& m, ReductionKind kind, int slot, int second_slot) {
+  pending_.push_back({m, kind, slot, second_slot});
+}
+
+void CudaBackend::run_pending_reductions() {
+  const auto same_matrix = [](const Mat& a, const Mat& b) {
+    return a.data == b.data && a.rows == b.rows && a.cols == b.cols && a.ld == b.ld && a.batch == b.batch &&
+           (a.batch == 1 || a.stride == b.stride);
+  };
+  std::vector<bool> done(pending_.size(), false);
+  for (std::size_t first = 0; first < pending_.size(); ++first) {
+    if (done[first]) continue;
+    // One group: this matrix's requests, each kind once (a repeated kind waits for the next group).
+    const Mat m = pending_[first].m;
+    std::vector<std::size_t> group;
+    std::vector<ReductionKind> kinds;
+    int max_slot = 0;
+    for (std::size_t r = first; r < pending_.size(); ++r) {
+      const PendingReduction& request = pending_[r];
+      if (done[r] || !same_matrix(request.m, m) ||
+          std::find(kinds.begin(), kinds.end(), request.kind) != kinds.end())
+        continue;
+      group.push_back(r);
+      kinds.push_back(request.kind);
+      max_slot = std::max({max_slot, request.slot, request.second_slot});
+      done[r] = true;
+    }
+    slot_pointer(max_slot, m.batch);  // grow first: the pointers below stay valid
+    ReductionOutputs out;
+    for (std::size_t r : group) {
+      const PendingReduction& request = pending_[r];
+      double* target = slot_pointer(request.slot, m.batch);
+      switch (request.kind) {
+        case ReductionKind::trace: out.trace = target; break;
+        case ReductionKind::max_abs_row_sum: out.max_abs_row_sum = target; break;
+        case ReductionKind::max_abs_row_sum_minus_identity: out.max_abs_row_sum_minus_identity = target; break;
+        case ReductionKind::gershgorin:
+          out.gershgorin_lower = target;
+          out.gershgorin_upper = slot_pointer(request.second_slot, m.batch);
+          break;
+        case ReductionKind::frobenius: out.frobenius = target; break;
+        case ReductionKind::nonfinite: out.nonfinite = target; break;
+      }
+    }
+    auto* scratch = static_cast<double*>(
+        reduction_scratch_.ensure(sizeof(double) * static_cast<std::size_t>(reduction_scratch_doubles(m)), stream_));
+    launch_reductions(storage_, m, out, scratch, stream_);
+  }
+  pending_.clear();
+}
+
 void CudaBackend::trace(const Mat& m, int slot) {
   check_mat("trace", "m", m);
   check_square("trace", "m", m);
   check_slot("trace", slot);
-  launch_trace(storage_, m, slot_pointer(slot, m.batch), stream_);
+  queue_reduction(m, ReductionKind::trace, slot);
 }
 
 void CudaBackend::max_abs_row_sum(const Mat& m, int slot) {
   check_mat("max_abs_row_sum", "m", m);
   check_slot("max_abs_row_sum", slot);
-  auto* rows = static_cast<double*>(row_sums_.ensure(sizeof(double) * m.rows * m.batch, stream_));
-  launch_row_sums(storage_, m, RowSum::abs, rows, stream_);
-  launch_max_of_rows(m.rows, m.batch, rows, slot_pointer(slot, m.batch), stream_);
+  queue_reduction(m, ReductionKind::max_abs_row_sum, slot);
 }
 
 void CudaBackend::max_abs_row_sum_minus_identity(const Mat& m, int slot) {
   check_mat("max_abs_row_sum_minus_identity", "m", m);
   check_square("max_abs_row_sum_minus_identity", "m", m);
   check_slot("max_abs_row_sum_minus_identity", slot);
-  auto* rows = static_cast<double*>(row_sums_.ensure(sizeof(double) * m.rows * m.batch, stream_));
-  launch_row_sums(storage_, m, RowSum::abs_minus_identity, rows, stream_);
-  launch_max_of_rows(m.rows, m.batch, rows, slot_pointer(slot, m.batch), stream_);
+  queue_reduction(m, ReductionKind::max_abs_row_sum_minus_identity, slot);
 }
 
 void CudaBackend::gershgorin(const Mat& m, int lower_slot, int upper_slot) {
@@ -440,29 +498,23 @@ void CudaBackend::gershgorin(const Mat& m, int lower_slot, int upper_slot) {
   if (lower_slot == upper_slot)
     throw pe::Error("cuda backend gershgorin: arguments 'lower_slot' and 'upper_slot' are both " +
                     std::to_string(lower_slot) + ", expected two different slots");
-  auto* rows = static_cast<double*>(row_sums_.ensure(sizeof(double) * m.rows * m.batch, stream_));
-  launch_row_sums(storage_, m, RowSum::off_diagonal_abs, rows, stream_);
-  slot_pointer(std::max(lower_slot, upper_slot), m.batch);  // grow first: the pointers below stay valid
-  double* lower = slot_pointer(lower_slot, m.batch);
-  double* upper = slot_pointer(upper_slot, m.batch);
-  launch_gershgorin_bounds(storage_, m, rows, lower, upper, stream_);
+  queue_reduction(m, ReductionKind::gershgorin, lower_slot, upper_slot);
 }
 
 void CudaBackend::frobenius_norm(const Mat& m, int slot) {
   check_mat("frobenius_norm", "m", m);
   check_slot("frobenius_norm", slot);
-  auto* acc = static_cast<double*>(accumulators_.ensure(sizeof(double) * m.batch, stream_));
-  launch_element_sum(storage_, m, ElementSum::squares_then_sqrt, acc, slot_pointer(slot, m.batch), stream_);
+  queue_reduction(m, ReductionKind::frobenius, slot);
 }
 
 void CudaBackend::count_nonfinite(const Mat& m, int slot) {
   check_mat("count_nonfinite", "m", m);
   check_slot("count_nonfinite", slot);
-  auto* acc = static_cast<double*>(accumulators_.ensure(sizeof(double) * m.batch, stream_));
-  launch_element_sum(storage_, m, ElementSum::nonfinite_count, acc, slot_pointer(slot, m.batch), stream_);
+  queue_reduction(m, ReductionKind::nonfinite, slot);
 }
 
 std::vector<std::vector<double>> CudaBackend::fetch_scalars() {
+  run_pending_reductions();
   std::int64_t used = 0;  // slots [0, used) hold the highest written slot
   for (std::int64_t s = 0; s < static_cast<std::int64_t>(slot_batch_.size()); ++s)
     if (slot_batch_[static_cast<std::size_t>(s)] > 0) used = s + 1;
@@ -495,6 +547,7 @@ void CudaBackend::member_to_double(const Mat& m, std::int64_t k, double* dst) {
 }
 
 void CudaBackend::residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) {
+  run_pending_reductions();
   const std::int64_t es = static_cast<std::int64_t>(element_size(storage_));
   check_gemm(Op::N, Op::N, a, x, r, es);
   check_mat("residual", "b", b);
@@ -525,6 +578,7 @@ void CudaBackend::ensure_solver() {
 }
 
 bool CudaBackend::exact_inverse_root(const Mat& a, int p, Mat& x) {
+  run_pending_reductions();
   check_mat("exact_inverse_root", "a", a);
   check_square("exact_inverse_root", "a", a);
   check_mat("exact_inverse_root", "x", x);
@@ -576,6 +630,7 @@ bool CudaBackend::exact_inverse_root(const Mat& a, int p, Mat& x) {
 }
 
 bool CudaBackend::exact_solve(const Mat& a, const Mat& b, Mat& x) {
+  run_pending_reductions();
   check_mat("exact_solve", "a", a);
   check_square("exact_solve", "a", a);
   check_mat("exact_solve", "b", b);

@@ -82,6 +82,20 @@ class CudaBackend final : public Backend {
     void operator()(LtPlan* plan) const noexcept;
   };
 
+  // Reductions are queued and run together, one pass per matrix, before anything else is issued (every
+  // other operation calls run_pending_reductions first, fetch_scalars included): the algorithm asks
+  // four questions about the same residual per step, and each would otherwise read all of it.
+  enum class ReductionKind { trace, max_abs_row_sum, max_abs_row_sum_minus_identity, gershgorin, frobenius, nonfinite };
+  struct PendingReduction {
+    Mat m;
+    ReductionKind kind;
+    int slot;
+    int second_slot;  // gershgorin: the upper bound's slot
+  };
+  void queue_reduction(const Mat& m, ReductionKind kind, int slot, int second_slot = -1);
+  void run_pending_reductions();
+  std::vector<PendingReduction> pending_;
+
   double* slot_pointer(int slot, std::int64_t batch);  // reserves slot for `batch` members
   void ensure_solver();
   // Converts member k of m (storage dtype) into a packed double matrix at dst.
@@ -104,7 +118,7 @@ class CudaBackend final : public Backend {
   double* host_slots_ = nullptr;          // pinned, for the one copy of fetch_scalars
   std::size_t host_slots_bytes_ = 0;
 
-  ScratchBuffer row_sums_, accumulators_, staging_, wide_, solver_work_;
+  ScratchBuffer reduction_scratch_, staging_, wide_, solver_work_;
 };
 
 }  // namespace pe::detail::gpu

@@ -217,93 +217,103 @@ __global__ void extract_diagonal_kernel(const T* m, std::int64_t ld, std::int64_
   if (i < n) out[blockIdx.z * so + i] = m[blockIdx.z * sm + i + i * ld];
 }
 
-template <class T>
-__global__ void trace_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t n, double* out) {
-  const T* mk = m + blockIdx.x * sm;
-  double v = 0.0;
-  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) v += to_double(mk[i + i * ld]);
-  v = block_reduce(v, Sum{});
-  if (threadIdx.x == 0) out[blockIdx.x] = v;
-}
+// One pass over every element: row sums (|m_ij|, |m_ij - delta_ij|, off-diagonal |m_ij|) by atomics per
+// row and column chunk, and per-member sums (squares, non-finite count, trace) by block reductions.
+// Thread i of block (x, y, z) runs down row i of column chunk y of member z.
+struct MemberSums {
+  static constexpr int kSquares = 0, kNonfinite = 1, kTrace = 2, kCount = 3;
+};
 
 template <class T>
-__global__ void row_sums_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t rows, std::int64_t cols,
-                                RowSum kind, std::int64_t columns_per_block, double* row_sums) {
+__global__ void reduction_pass_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t rows, std::int64_t cols,
+                                      std::int64_t columns_per_block, double* row_abs, double* row_abs_minus_identity,
+                                      double* row_off_diagonal, double* member_sums) {
   const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= rows) return;
-  const T* mk = m + blockIdx.z * sm;
-  const std::int64_t j0 = blockIdx.y * columns_per_block;
-  const std::int64_t j1 = j0 + columns_per_block < cols ? j0 + columns_per_block : cols;
-  double v = 0.0;
-  for (std::int64_t j = j0; j < j1; ++j) {
-    const double x = to_double(mk[i + j * ld]);
-    if (kind == RowSum::abs) v += fabs(x);
-    else if (kind == RowSum::abs_minus_identity) v += fabs(i == j ? x - 1.0 : x);
-    else if (i != j) v += fabs(x);
-  }
-  atomicAdd(row_sums + blockIdx.z * rows + i, v);
-}
-
-__global__ void max_of_rows_kernel(const double* row_sums, std::int64_t rows, double* out) {
-  const double* r = row_sums + blockIdx.x * rows;
-  double v = 0.0;  // row sums of absolute values are >= 0
-  bool saw_nan = false;  // fmax drops NaN, so remember it: a NaN entry must give a NaN norm
-  for (std::int64_t i = threadIdx.x; i < rows; i += blockDim.x) {
-    saw_nan |= isnan(r[i]);
-    v = fmax(v, r[i]);
-  }
-  v = block_reduce(v, Max{});
-  const int any_nan = __syncthreads_or(saw_nan);
-  if (threadIdx.x == 0) out[blockIdx.x] = any_nan ? nan("") : v;
-}
-
-template <class T>
-__global__ void gershgorin_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t n,
-                                  const double* off_diagonal_sums, double* lower, double* upper) {
-  const T* mk = m + blockIdx.x * sm;
-  const double* r = off_diagonal_sums + blockIdx.x * n;
-  double lo = INFINITY, hi = -INFINITY;
-  bool saw_nan = false;
-  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const double d = to_double(mk[i + i * ld]);
-    saw_nan |= isnan(d) || isnan(r[i]);
-    lo = fmin(lo, d - r[i]);
-    hi = fmax(hi, d + r[i]);
-  }
-  lo = block_reduce(lo, Min{});
-  __syncthreads();
-  hi = block_reduce(hi, Max{});
-  const int any_nan = __syncthreads_or(saw_nan);
-  if (threadIdx.x == 0) {
-    lower[blockIdx.x] = any_nan ? nan("") : lo;
-    upper[blockIdx.x] = any_nan ? nan("") : hi;
-  }
-}
-
-template <class T>
-__global__ void element_sum_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t rows,
-                                   std::int64_t cols, ElementSum kind, double* accumulators) {
-  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-  const T* mk = m + blockIdx.z * sm;
-  double v = 0.0;
+  const std::int64_t k = blockIdx.z;
+  double abs_sum = 0.0, abs_minus_identity = 0.0, off_diagonal = 0.0, squares = 0.0, nonfinite = 0.0, trace = 0.0;
   if (i < rows) {
-    for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
-         j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
-      const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
-      for (std::int64_t j = j0; j < j1; ++j) {
-        const double x = to_double(mk[i + j * ld]);
-        v += kind == ElementSum::squares_then_sqrt ? x * x : (isfinite(x) ? 0.0 : 1.0);
+    const T* mk = m + k * sm;
+    const std::int64_t j0 = blockIdx.y * columns_per_block;
+    const std::int64_t j1 = j0 + columns_per_block < cols ? j0 + columns_per_block : cols;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const double x = to_double(mk[i + j * ld]);
+      const double ax = fabs(x);
+      abs_sum += ax;
+      squares += x * x;
+      nonfinite += isfinite(x) ? 0.0 : 1.0;
+      if (i == j) {
+        abs_minus_identity += fabs(x - 1.0);
+        trace += x;
+      } else {
+        abs_minus_identity += ax;
+        off_diagonal += ax;
       }
     }
+    if (row_abs) atomicAdd(row_abs + k * rows + i, abs_sum);
+    if (row_abs_minus_identity) atomicAdd(row_abs_minus_identity + k * rows + i, abs_minus_identity);
+    if (row_off_diagonal) atomicAdd(row_off_diagonal + k * rows + i, off_diagonal);
   }
-  v = block_reduce(v, Sum{});
-  if (threadIdx.x == 0 && v != 0.0) atomicAdd(accumulators + blockIdx.z, v);
+  double* sums = member_sums + k * MemberSums::kCount;
+  squares = block_reduce(squares, Sum{});
+  if (threadIdx.x == 0 && squares != 0.0) atomicAdd(sums + MemberSums::kSquares, squares);
+  __syncthreads();
+  nonfinite = block_reduce(nonfinite, Sum{});
+  if (threadIdx.x == 0 && nonfinite != 0.0) atomicAdd(sums + MemberSums::kNonfinite, nonfinite);
+  __syncthreads();
+  trace = block_reduce(trace, Sum{});
+  if (threadIdx.x == 0 && trace != 0.0) atomicAdd(sums + MemberSums::kTrace, trace);
 }
 
-__global__ void finish_element_sum_kernel(const double* accumulators, std::int64_t count, ElementSum kind,
-                                          double* out) {
-  const std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-  if (k < count) out[k] = kind == ElementSum::squares_then_sqrt ? sqrt(accumulators[k]) : accumulators[k];
+// One block per member: maxima of the row sums, the Gershgorin bounds, and the per-member outputs.
+template <class T>
+__global__ void reduction_finish_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t rows,
+                                        const double* row_abs, const double* row_abs_minus_identity,
+                                        const double* row_off_diagonal, const double* member_sums,
+                                        ReductionOutputs out, std::int64_t first) {
+  const std::int64_t k = first + blockIdx.x;
+  double max_abs = 0.0, max_abs_minus_identity = 0.0, lower = INFINITY, upper = -INFINITY;  // row sums are >= 0
+  bool nan_abs = false, nan_abs_minus_identity = false, nan_gershgorin = false;
+  for (std::int64_t i = threadIdx.x; i < rows; i += blockDim.x) {
+    if (row_abs) {
+      const double r = row_abs[k * rows + i];
+      nan_abs |= isnan(r);
+      max_abs = fmax(max_abs, r);
+    }
+    if (row_abs_minus_identity) {
+      const double r = row_abs_minus_identity[k * rows + i];
+      nan_abs_minus_identity |= isnan(r);
+      max_abs_minus_identity = fmax(max_abs_minus_identity, r);
+    }
+    if (row_off_diagonal) {
+      const double r = row_off_diagonal[k * rows + i];
+      const double d = to_double(m[k * sm + i + i * ld]);
+      nan_gershgorin |= isnan(r) || isnan(d);
+      lower = fmin(lower, d - r);
+      upper = fmax(upper, d + r);
+    }
+  }
+  // fmax/fmin drop NaN, so it is carried separately: a NaN entry must give a NaN result.
+  max_abs = block_reduce(max_abs, Max{});
+  __syncthreads();
+  max_abs_minus_identity = block_reduce(max_abs_minus_identity, Max{});
+  __syncthreads();
+  lower = block_reduce(lower, Min{});
+  __syncthreads();
+  upper = block_reduce(upper, Max{});
+  nan_abs = __syncthreads_or(nan_abs);
+  nan_abs_minus_identity = __syncthreads_or(nan_abs_minus_identity);
+  nan_gershgorin = __syncthreads_or(nan_gershgorin);
+  if (threadIdx.x != 0) return;
+  const double nan_value = nan("");
+  const double* sums = member_sums + k * MemberSums::kCount;
+  if (out.max_abs_row_sum) out.max_abs_row_sum[k] = nan_abs ? nan_value : max_abs;
+  if (out.max_abs_row_sum_minus_identity)
+    out.max_abs_row_sum_minus_identity[k] = nan_abs_minus_identity ? nan_value : max_abs_minus_identity;
+  if (out.gershgorin_lower) out.gershgorin_lower[k] = nan_gershgorin ? nan_value : lower;
+  if (out.gershgorin_upper) out.gershgorin_upper[k] = nan_gershgorin ? nan_value : upper;
+  if (out.frobenius) out.frobenius[k] = sqrt(sums[MemberSums::kSquares]);
+  if (out.nonfinite) out.nonfinite[k] = sums[MemberSums::kNonfinite];
+  if (out.trace) out.trace[k] = sums[MemberSums::kTrace];
 }
 
 __global__ void power_kernel(double* v, std::int64_t count, double power) {
@@ -409,20 +419,15 @@ void launch_extract_diagonal(DType dtype, const Mat& m, Mat& out, cudaStream_t s
   });
 }
 
-void launch_trace(DType dtype, const Mat& m, double* out, cudaStream_t stream) {
-  with_type(dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const std::int64_t sm = member_stride(m);
-    for_member_chunks(m.batch, 1 << 30, [&](std::int64_t first, std::int64_t count) {
-      trace_kernel<T><<<static_cast<unsigned>(count), kThreads, 0, stream>>>(
-          member<T>(static_cast<const void*>(m.data), sm, first), m.ld, sm, m.rows, out + first);
-      PE_CUDA_CHECK_LAUNCH();
-    });
-  });
-}
+std::int64_t reduction_scratch_doubles(const Mat& m) { return (3 * m.rows + MemberSums::kCount) * m.batch; }
 
-void launch_row_sums(DType dtype, const Mat& m, RowSum kind, double* row_sums, cudaStream_t stream) {
-  PE_CUDA_TRY(cudaMemsetAsync(row_sums, 0, sizeof(double) * m.rows * m.batch, stream));
+void launch_reductions(DType dtype, const Mat& m, const ReductionOutputs& out, double* scratch, cudaStream_t stream) {
+  const std::int64_t rows = m.rows, batch = m.batch;
+  PE_CUDA_TRY(cudaMemsetAsync(scratch, 0, sizeof(double) * reduction_scratch_doubles(m), stream));
+  double* row_abs = out.max_abs_row_sum ? scratch : nullptr;
+  double* row_abs_minus_identity = out.max_abs_row_sum_minus_identity ? scratch + rows * batch : nullptr;
+  double* row_off_diagonal = out.gershgorin_lower || out.gershgorin_upper ? scratch + 2 * rows * batch : nullptr;
+  double* member_sums = scratch + 3 * rows * batch;
   // Enough column chunks to fill the GPU even for a single member, few enough atomics per row.
   constexpr std::int64_t kColumns = 256;
   const std::int64_t chunks = std::min<std::int64_t>((m.cols + kColumns - 1) / kColumns, kMaxGridYZ);
@@ -430,49 +435,21 @@ void launch_row_sums(DType dtype, const Mat& m, RowSum kind, double* row_sums, c
   with_type(dtype, [&](auto tag) {
     using T = decltype(tag);
     const std::int64_t sm = member_stride(m);
-    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
-      row_sums_kernel<T><<<dim3(blocks_for(m.rows), static_cast<unsigned>(chunks), static_cast<unsigned>(count)),
-                           kThreads, 0, stream>>>(member<T>(static_cast<const void*>(m.data), sm, first), m.ld, sm,
-                                                  m.rows, m.cols, kind, columns_per_block,
-                                                  row_sums + first * m.rows);
+    const T* data = static_cast<const T*>(m.data);
+    for_member_chunks(batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      const auto at = [first, rows](double* p) { return p ? p + first * rows : nullptr; };
+      reduction_pass_kernel<T><<<dim3(blocks_for(rows), static_cast<unsigned>(chunks), static_cast<unsigned>(count)),
+                                 kThreads, 0, stream>>>(data + first * sm, m.ld, sm, rows, m.cols, columns_per_block,
+                                                        at(row_abs), at(row_abs_minus_identity), at(row_off_diagonal),
+                                                        member_sums + first * MemberSums::kCount);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+    for_member_chunks(batch, std::int64_t{1} << 30, [&](std::int64_t first, std::int64_t count) {
+      reduction_finish_kernel<T><<<static_cast<unsigned>(count), kThreads, 0, stream>>>(
+          data, m.ld, sm, rows, row_abs, row_abs_minus_identity, row_off_diagonal, member_sums, out, first);
       PE_CUDA_CHECK_LAUNCH();
     });
   });
-}
-
-void launch_max_of_rows(std::int64_t rows, std::int64_t batch, const double* row_sums, double* out,
-                        cudaStream_t stream) {
-  max_of_rows_kernel<<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(row_sums, rows, out);
-  PE_CUDA_CHECK_LAUNCH();
-}
-
-void launch_gershgorin_bounds(DType dtype, const Mat& m, const double* off_diagonal_sums, double* lower,
-                              double* upper, cudaStream_t stream) {
-  with_type(dtype, [&](auto tag) {
-    using T = decltype(tag);
-    gershgorin_kernel<T><<<static_cast<unsigned>(m.batch), kThreads, 0, stream>>>(
-        static_cast<const T*>(m.data), m.ld, member_stride(m), m.rows, off_diagonal_sums, lower, upper);
-    PE_CUDA_CHECK_LAUNCH();
-  });
-}
-
-void launch_element_sum(DType dtype, const Mat& m, ElementSum kind, double* accumulators, double* out,
-                        cudaStream_t stream) {
-  PE_CUDA_TRY(cudaMemsetAsync(accumulators, 0, sizeof(double) * m.batch, stream));
-  with_type(dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const std::int64_t sm = member_stride(m);
-    // Fewer, longer column runs per block than the element kernels: one atomic per block.
-    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
-      dim3 grid = element_grid(m.rows, m.cols, count);
-      grid.y = std::max(1u, std::min(grid.y, 64u));
-      element_sum_kernel<T><<<grid, kThreads, 0, stream>>>(member<T>(static_cast<const void*>(m.data), sm, first),
-                                                           m.ld, sm, m.rows, m.cols, kind, accumulators + first);
-      PE_CUDA_CHECK_LAUNCH();
-    });
-  });
-  finish_element_sum_kernel<<<blocks_for(m.batch), kThreads, 0, stream>>>(accumulators, m.batch, kind, out);
-  PE_CUDA_CHECK_LAUNCH();
 }
 
 void launch_power(double* v, std::int64_t count, double power, cudaStream_t stream) {

@@ -32,22 +32,23 @@ void launch_diag_scale(DType dtype, const Mat* left, Mat& m, const Mat* right, c
 void launch_symmetrize(DType dtype, Mat& m, cudaStream_t stream);
 void launch_extract_diagonal(DType dtype, const Mat& m, Mat& out, cudaStream_t stream);
 
-// Reductions. Each writes one double per batch member to out[0 .. batch).
-void launch_trace(DType dtype, const Mat& m, double* out, cudaStream_t stream);
-
-enum class RowSum { abs, abs_minus_identity, off_diagonal_abs };
-// row_sums[k * rows + i] <- sum_j f(m_ij) for every member k (row_sums has rows * batch doubles).
-void launch_row_sums(DType dtype, const Mat& m, RowSum kind, double* row_sums, cudaStream_t stream);
-void launch_max_of_rows(std::int64_t rows, std::int64_t batch, const double* row_sums, double* out,
-                        cudaStream_t stream);
-// lower[k] = min_i (m_ii - r_i), upper[k] = max_i (m_ii + r_i) with r the off-diagonal row sums.
-void launch_gershgorin_bounds(DType dtype, const Mat& m, const double* off_diagonal_sums, double* lower,
-                              double* upper, cudaStream_t stream);
-
-enum class ElementSum { squares_then_sqrt, nonfinite_count };
-// out[k] <- sqrt(sum m_ij^2) or the number of non-finite entries; `accumulators` holds batch doubles.
-void launch_element_sum(DType dtype, const Mat& m, ElementSum kind, double* accumulators, double* out,
-                        cudaStream_t stream);
+// Reductions of one matrix, fused into one pass over its elements plus one small pass per member.
+// Every non-null output receives one double per batch member:
+//   trace, max_abs_row_sum (infinity norm), max_abs_row_sum_minus_identity (||M - I||_inf),
+//   gershgorin_lower/upper (min_i / max_i of m_ii -/+ sum_{j != i} |m_ij|), frobenius, nonfinite (count).
+// Any NaN among the entries makes every norm and bound NaN (a max or min would otherwise drop it).
+struct ReductionOutputs {
+  double* trace = nullptr;
+  double* max_abs_row_sum = nullptr;
+  double* max_abs_row_sum_minus_identity = nullptr;
+  double* gershgorin_lower = nullptr;
+  double* gershgorin_upper = nullptr;
+  double* frobenius = nullptr;
+  double* nonfinite = nullptr;
+};
+// Doubles of scratch launch_reductions needs for m (row sums and per-member accumulators).
+std::int64_t reduction_scratch_doubles(const Mat& m);
+void launch_reductions(DType dtype, const Mat& m, const ReductionOutputs& out, double* scratch, cudaStream_t stream);
 
 // v[i] <- v[i]^power for a device vector of doubles (the eigenvalue scaling of the exact root).
 void launch_power(double* v, std::int64_t count, double power, cudaStream_t stream);
