@@ -110,8 +110,11 @@ const char* to_string(Structure structure);
 // A^{-1} = D (D A D)^{-1} D, exact). p > 1: (D A D)^{-1/p} != D A^{-1/p} D for a non-scalar D, so only
 // a scalar normalisation is used (the runtime's frobenius mode); column scaling is not applied.
 //
-// A Gram that is numerically singular (lambda = 0 and G rank deficient: the power-iteration upper bound
-// of its smallest normalised eigenvalue is below 100 n u) is a pe::Error that names lambda.
+// With lambda = 0 a singular Gram is a pe::Error that names lambda: by shape (a d x d Gram of a G whose
+// other side is smaller than d), or numerically (Lanczos, at most 80 products with a vector, bounds its
+// smallest eigenvalue from above; a bound at the storage's rounding level, 10 sqrt(d) u ||A||, proves G
+// rank deficient). Nearly singular Grams that Lanczos cannot resolve reach the runtime, whose
+// positive-definiteness checks apply.
 // ---------------------------------------------------------------------------------------------------
 
 enum class GramRhs { plain, range };
