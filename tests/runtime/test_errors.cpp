@@ -202,7 +202,8 @@ TEST(Budget, NeverExceeded) {
         EXPECT_LE(r.gemms, budget) << "p " << p << " mode " << r.mode;
         EXPECT_GE(r.steps, 1);
         EXPECT_EQ(r.intervals.size(), static_cast<std::size_t>(r.steps));
-        EXPECT_LE(r.final_eps, previous_bound * (1 + 1e-12)) << "p " << p << " budget " << budget << " " << r.mode;
+        // (Bounds at the level of double rounding, ~1e-16, may differ by an ulp between plans.)
+        EXPECT_LE(r.final_eps, previous_bound * (1 + 1e-12) + 1e-15) << "p " << p << " budget " << budget << " " << r.mode;
         previous_bound = r.final_eps;
       }
     }
