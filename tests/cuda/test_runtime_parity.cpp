@@ -11,6 +11,7 @@
 #include "backend_factory.hpp"
 #include "cuda_test_support.hpp"
 #include "iteration.hpp"
+#include "pe/pe.hpp"
 #include "newton_table.hpp"
 #include "precondition.hpp"
 #include "reference.hpp"
@@ -226,6 +227,86 @@ TEST_P(CudaRuntime, DivergenceIsDetectedAndTheExactRootTakesOver) {
   ASSERT_TRUE(gpu->exact_inverse_root(am, p, x));
   EXPECT_LE(reference::relative_error(download(*gpu, x).v, reference::inverse_root(stored.v, n, p)),
             1.01 * unit_roundoff(config().storage) + 1e-11);
+}
+
+// The public API on the GPU: host views (copied in and out by the backend) in f32 and tf32, and device
+// views with a direct apply, against LAPACK and against the same call on the CPU backend.
+TEST(CudaPublicApi, RootAndApplyOnTheGpuMeetTheirBoundsLikeTheCpu) {
+  PE_REQUIRE_CUDA_DEVICE();
+  try {
+    (void)detail::compiled_schedules();
+  } catch (const pe::Error& e) {
+    GTEST_SKIP() << "no compiled schedule tables in this build: " << e.what();
+  }
+  std::mt19937_64 rng(fresh_seed());
+  const std::int64_t n = 80, k = 3;
+  const double kappa = 1e3;
+  const std::vector<double> a =
+      reference::random_spd(reference::make_spectrum(n, kappa, reference::Spectrum::spread), rng());
+  for (int p : {2, 4}) {
+    const std::vector<double> ref = reference::inverse_root(a, n, p);
+    Options o;
+    o.p = p;
+    o.target = 1e-3;
+    o.storage_from_input = false;
+    o.storage = DType::f32;
+    std::vector<double> x_cpu(a.size()), x_gpu(a.size()), x_tf32(a.size());
+    const Report cpu = inverse_root(Matrix{a.data(), n, n, n}, MutableMatrix{x_cpu.data(), n, n, n}, o);
+    o.device = Device::cuda;
+    const Report gpu = inverse_root(Matrix{a.data(), n, n, n}, MutableMatrix{x_gpu.data(), n, n, n}, o);
+    o.compute = ComputeMode::tf32;
+    const Report tf32 = inverse_root(Matrix{a.data(), n, n, n}, MutableMatrix{x_tf32.data(), n, n, n}, o);
+    EXPECT_EQ(gpu.backend, "cuda");
+    EXPECT_FALSE(gpu.fallback) << gpu.fallback_reason;
+    EXPECT_FALSE(tf32.fallback) << tf32.fallback_reason;
+    EXPECT_TRUE(gpu.target_reached);
+    // Same tables, same f32 rounding of A, same certified l0: the schedules agree up to one step where a
+    // Gershgorin check lands on the other side of a bucket edge.
+    EXPECT_LE(std::abs(gpu.steps - cpu.steps), 1) << "gpu " << gpu.steps << " cpu " << cpu.steps;
+    const Config f32{DType::f32, ComputeMode::native, "f32"}, tf{DType::f32, ComputeMode::tf32, "tf32"};
+    EXPECT_LE(reference::relative_error(x_gpu, ref), gpu.final_eps + rounding_allowance(f32, gpu.steps, p, kappa));
+    EXPECT_LE(reference::relative_error(x_tf32, ref), tf32.final_eps + rounding_allowance(tf, tf32.steps, p, kappa));
+    EXPECT_LE(reference::relative_error(x_cpu, ref), cpu.final_eps + rounding_allowance(f32, cpu.steps, p, kappa));
+
+    // Device views (f32, column-major) and a direct apply Z = A^{-1/p} B.
+    HostBatch b = random_batch(rng, n, k);
+    std::vector<float> a32(a.begin(), a.end()), b32(b.v.begin(), b.v.end()), z32(b.v.size());
+    void *da = nullptr, *db = nullptr, *dz = nullptr;
+    ASSERT_EQ(cudaMalloc(&da, sizeof(float) * a32.size()), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&db, sizeof(float) * b32.size()), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&dz, sizeof(float) * z32.size()), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(da, a32.data(), sizeof(float) * a32.size(), cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(db, b32.data(), sizeof(float) * b32.size(), cudaMemcpyHostToDevice), cudaSuccess);
+    Options od;
+    od.p = p;
+    od.target = 1e-3;
+    od.device = Device::cuda;
+    od.mode = ApplyMode::direct;
+    Matrix av{da, n, n, n, DType::f32};
+    av.device = Device::cuda;
+    Matrix bv{db, n, k, n, DType::f32};
+    bv.device = Device::cuda;
+    MutableMatrix zv{dz, n, k, n, DType::f32};
+    zv.device = Device::cuda;
+    const Report direct = apply_inverse_root(av, bv, zv, od);
+    ASSERT_EQ(cudaMemcpy(z32.data(), dz, sizeof(float) * z32.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+    cudaFree(da);
+    cudaFree(db);
+    cudaFree(dz);
+    EXPECT_EQ(direct.mode, "direct");
+    EXPECT_FALSE(direct.fallback) << direct.fallback_reason;
+    // As in DirectApplyWithinTrackedBound, with A and B as rounded to f32.
+    std::vector<double> a_stored(a32.begin(), a32.end()), b_stored(b32.begin(), b32.end());
+    const std::vector<double> zref = reference::multiply(reference::inverse_root(a_stored, n, p), b_stored, n, n, k);
+    const double root_norm2 = std::pow(reference::eigenvalues(a_stored, n).front(), -1.0 / p);
+    double err = 0, b_norm = 0;
+    for (std::size_t i = 0; i < z32.size(); ++i) {
+      err += (z32[i] - zref[i]) * (z32[i] - zref[i]);
+      b_norm += b_stored[i] * b_stored[i];
+    }
+    EXPECT_LE(std::sqrt(err),
+              (direct.final_eps + rounding_allowance(f32, direct.steps, p, kappa)) * root_norm2 * std::sqrt(b_norm));
+  }
 }
 
 // Host emulation of the batching (runs in CI, no GPU): the same driver on the CPU backend in f32, where
