@@ -74,7 +74,12 @@ TEST_P(GramPlain, MatchesFormingTheGram) {
 // decades, which Jacobi (the column norms) removes exactly.
 INSTANTIATE_TEST_SUITE_P(Shapes, GramPlain,
                          ::testing::Values(Shape{160, 48, 1, 0, 1e4}, Shape{160, 48, 2, 0, 1}, Shape{160, 48, 4, 0, 1},
-                                           Shape{40, 72, 2, 0.5, 1}, Shape{40, 72, 1, 0.5, 1}));
+                                           Shape{40, 72, 2, 0.5, 1}, Shape{40, 72, 1, 0.5, 1}),
+                         [](const ::testing::TestParamInfo<Shape>& info) {
+                           const Shape& s = info.param;
+                           return std::to_string(s.m) + "x" + std::to_string(s.n) + "_p" + std::to_string(s.p) +
+                                  (s.lambda > 0 ? "_ridge" : "") + (s.col_scale != 1 ? "_scaled_columns" : "");
+                         });
 
 // Z = A^{-1/p} G^T C by both identities, for tall and wide G.
 TEST(GramRange, BothSidesAgreeWithTheReference) {
