@@ -232,6 +232,8 @@ detail::IterationResult iterate(Prepared& prep, const Options& o, int extra_gemm
     throw Error("the budget (max_gemms = " + std::to_string(o.max_gemms) + ") does not allow a single step: degree " +
                 std::to_string(degree) + " needs " + std::to_string(first_step + extra_gemms) +
                 " GEMM(s) for one step of this call");
+  // With the degree chosen automatically, a degree-2 run may end with a cheaper degree-1 step.
+  if (o.degree == 0 && degree == 2) s.final_table = prep.schedules->find(o.p, 1);
   return detail::run_coupled(*prep.backend, prep.a_n, *table, prep.pre.l0, prep.pre.l0_rigorous, prep.final_factor, s,
                              x, z);
 }

@@ -125,11 +125,19 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
     const int r = plan_remaining(table, storage, iv, s.target, p, t, result.gemms, s);
     if (r == 0) break;
     const bool last = r == 1;
+    // The last step may switch to the cheaper table when that alone reaches the target for every member.
+    const OwnedBucketTable* step_table = &table;
+    if (last && s.final_table && s.target > 0 &&
+        std::all_of(iv.begin(), iv.end(), [&](const Interval& v) {
+          return interval_bound(choose_step(*s.final_table, storage, v).image) <= s.target;
+        }))
+      step_table = s.final_table;
+    const int step_degree = step_table->degree;
     StepRecord record;
     record.step = t;
     std::vector<StepChoice> choice(nb);
     for (std::size_t k = 0; k < nb; ++k) {
-      choice[k] = choose_step(table, storage, iv[k]);
+      choice[k] = choose_step(*step_table, storage, iv[k]);
       // q(res_scale * Y): fold the normalisation into the coefficients; on the last step also the
       // result's scalar factors (X scale, undoing preconditioning), so no extra pass.
       const double f = last ? final_factor[k] * x_scale[k] : 1.0;
@@ -140,9 +148,9 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
       record.interval.push_back(choice[k].image);
     }
     if (s.direct && last) {
-      result.gemms += terminal_apply(backend, y, degree, a, b, c, z, w1, w2);
+      result.gemms += terminal_apply(backend, y, step_degree, a, b, c, z, w1, w2);
     } else {
-      result.gemms += form_q(backend, y, degree, a, b, c, buffers, q);
+      result.gemms += form_q(backend, y, step_degree, a, b, c, buffers, q);
       if (s.direct) {
         backend.gemm(Op::N, Op::N, 1.0, q, z, 0.0, z_alt);
         std::swap(z, z_alt);

@@ -22,6 +22,9 @@ struct IterationSettings {
   int symmetrize_every = 1;
   bool renormalize = false;
   bool direct = false;       // carry Z instead of materialising X
+  // A cheaper (degree 1) table for the last step: used when its one step alone reaches the target from
+  // the current interval, saving the Y^2 product (null: every step uses the main table).
+  const OwnedBucketTable* final_table = nullptr;
   std::function<void(StepEvent&)> on_step;
 };
 
