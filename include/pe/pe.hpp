@@ -69,6 +69,9 @@ struct Options {
   Precond precond = Precond::frobenius;
   double ridge = 0;                // iterate on A + ridge I (changes the result by design)
   double l_target = 0;             // floor for the normalised lower bound, by a diagonal shift (changes A)
+  // Where to start: a Gershgorin bound when A is diagonally dominant enough; else these hints; else the
+  // runtime certifies both ends of the spectrum by Cholesky factorisations (LAPACK, double, on a host
+  // copy: about three n^3/3 factorisations, so GPU callers who know their spectrum should pass a hint).
   double lambda_min_hint = 0;      // caller's lower bound of lambda_min(A) (> 0 to use)
   double kappa_hint = 0;           // caller's estimate of cond(A) (> 1 to use)
   ApplyMode mode = ApplyMode::automatic;
@@ -114,7 +117,7 @@ struct Report {
   std::string precond;                    // mode used
   std::vector<double> scale;              // u: upper bound the (scaled) matrix was divided by, per member
   std::vector<double> l0;                 // starting lower bound, per member
-  std::string l0_source;                  // gershgorin | lambda_min_hint | kappa_hint | estimate (worst member)
+  std::string l0_source;                  // gershgorin | lambda_min_hint | kappa_hint | cholesky (worst member)
   double ridge = 0;
   std::vector<double> shift;              // l_target diagonal shift (in units of A), per member
   bool matrix_changed = false;            // ridge or shift made the root that of a modified A
