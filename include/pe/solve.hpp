@@ -66,13 +66,13 @@ struct SolveOptions {
 };
 
 struct SolveReport {
-  std::string method;             // spd | polar | lu (lu: only the fallback produced X)
+  std::string method;             // where X comes from: spd | polar | lu (the fallback's X) | none (B = 0)
   std::string structure;          // symmetric | general (what was detected or forced)
   int gemms = 0;                  // every GEMM call, iteration included (the fallback's LU is not a GEMM)
   int inverse_gemms = 0;          // of which: building the approximate inverse (SPD iteration)
   int polar_gemms = 0;            // of which: the polar iteration, H and P (general A)
   int corrections = 0;
-  std::vector<double> residuals;  // relative residual of X0, then after each correction
+  std::vector<double> residuals;  // fast path: relative residual of X0, then after each correction
   std::vector<double> predicted;  // eps^(c+1) for the same points (interval model, exact arithmetic)
   double residual = 0;            // final relative residual (after the fallback if it ran)
   bool target_reached = false;

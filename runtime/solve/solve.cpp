@@ -309,13 +309,24 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
     } else {
       report.fallback = true;
       report.fallback_reason = fallback_reason;
+      // Near the storage's rounding floor the fast path may already be as good as LU: keep the better X.
+      Mat x_fast = be.allocate(n, k, 1);
+      if (have_inverse) be.copy(xm, x_fast);
+      const double fast_residual = have_inverse ? report.residual : INFINITY;
       if (!be.exact_solve(am, bm, xm))
         throw Error("a: singular to working precision (LU found a zero pivot) after " + fallback_reason);
       Mat r = be.allocate(n, k, 1);
       be.residual(am, xm, bm, r);  // verification of the fallback; outside the GEMM budget by design
-      report.residual = detail::solve::frobenius(be, r) / b_norm;
+      const double lu_residual = detail::solve::frobenius(be, r) / b_norm;
+      if (fast_residual <= lu_residual) {
+        be.copy(x_fast, xm);
+        report.notes.push_back("the LU fallback did not improve on the fast path (relative residual " +
+                               num(lu_residual) + " vs " + num(fast_residual) + "): kept the fast path's X");
+      } else {
+        report.residual = lu_residual;
+        report.method = "lu";
+      }
       report.target_reached = o.target > 0 && report.residual <= o.target;
-      if (!have_inverse) report.method = "lu";
       if (!std::isfinite(report.residual))
         throw Error("a: the LU fallback produced non-finite values (A is singular or too ill-conditioned)");
     }
