@@ -278,6 +278,7 @@ int run(const Settings& s, const std::string& command) {
                     {"hardware_threads", std::thread::hardware_concurrency()},
                     {"openblas_num_threads", threads ? threads : "unset"},
                     {"openblas_config", openblas_get_config()},
+                    {"openblas_core", openblas_get_corename()},
                     {"load_average_at_start", load_average()}};
   doc["settings"] = {{"sizes", s.sizes},           {"p", s.powers},         {"kappa", s.kappas},
                      {"dtypes", s.dtypes},         {"repeats", s.repeats},  {"repeats_large", s.repeats_large},
