@@ -69,7 +69,6 @@ class CudaBackend final : public Backend {
   bool exact_inverse_root(const Mat& a, int p, Mat& x) override;
   bool exact_solve(const Mat& a, const Mat& b, Mat& x) override;
 
-  cudaStream_t stream() const { return stream_; }
   std::size_t cached_matmul_plans() const { return plans_.size(); }
   // D <- alpha op(A) op(B) + beta C with explicit cuBLASLt types (C may be D): the one place that
   // calls cublasLtMatmul, used by gemm, residual, the exact root and the benchmarks.

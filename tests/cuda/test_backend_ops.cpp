@@ -137,6 +137,19 @@ TEST_P(CudaOps, BatchedGemmEqualsUnbatchedAndBroadcastsASharedOperand) {
   }
 }
 
+TEST_P(CudaOps, MatmulPlansAreCachedPerShape) {
+  auto& cuda = dynamic_cast<detail::gpu::CudaBackend&>(*backend_);
+  Mat a = backend_->allocate(40, 40, 1), b = backend_->allocate(40, 40, 1), c = backend_->allocate(40, 40, 1);
+  Mat tall = backend_->allocate(40, 7, 1), out = backend_->allocate(40, 7, 1);
+  const std::size_t before = cuda.cached_matmul_plans();
+  backend_->gemm(Op::N, Op::N, 1.0, a, b, 0.0, c);
+  backend_->gemm(Op::N, Op::N, 0.5, b, a, 1.0, c);  // same shape, layouts and types: the same plan
+  EXPECT_EQ(cuda.cached_matmul_plans(), before + 1);
+  backend_->gemm(Op::T, Op::N, 1.0, a, b, 0.0, c);  // another transpose: another plan
+  backend_->gemm(Op::N, Op::N, 1.0, a, tall, 0.0, out);  // another shape: another plan
+  EXPECT_EQ(cuda.cached_matmul_plans(), before + 3);
+}
+
 TEST_P(CudaOps, AxpbyIdentityUsesPerMemberCoefficientsAndMayAlias) {
   PE_TRACE_SEED();
   const std::int64_t n = 70, batch = 3;
