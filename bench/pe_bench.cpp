@@ -293,9 +293,11 @@ int run(const Settings& s, const std::string& command) {
   write_atomically("--json", s.json_path, doc.dump(2) + "\n");
   if (!s.markdown_path.empty()) write_atomically("--markdown", s.markdown_path, markdown(doc));
 
-  std::printf("pe-bench: CPU backend, %s, OPENBLAS_NUM_THREADS=%s; error = ||X - A^{-1/p}||_F / ||A^{-1/p}||_F "
-              "against dsyevd in double\n",
-              cpu_model().c_str(), threads ? threads : "unset");
+  // OpenBLAS falls back to its slowest kernels on a CPU it does not know (0.3.21 on Sapphire Rapids picks
+  // Prescott, about 5x slower GEMMs; OPENBLAS_CORETYPE=SkylakeX fixes it), so the core is printed.
+  std::printf("pe-bench: CPU backend, %s, OpenBLAS core %s, OPENBLAS_NUM_THREADS=%s; error = ||X - A^{-1/p}||_F / "
+              "||A^{-1/p}||_F against dsyevd in double\n",
+              cpu_model().c_str(), openblas_get_corename(), threads ? threads : "unset");
   std::printf("times are medians in seconds; apply: Z = A^{-1/p} B with k = %lld columns, direct mode; "
               "Newton stops at our error (* = could not reach it)\n\n",
               static_cast<long long>(s.rhs_cols));
