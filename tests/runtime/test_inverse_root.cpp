@@ -36,12 +36,14 @@ struct Case {
   pe::DType storage;
 };
 
-std::string case_name(const Case& c) {
-  char kappa[32];
-  std::snprintf(kappa, sizeof kappa, "k1e%d", static_cast<int>(std::lround(std::log10(c.kappa))));
-  return "p" + std::to_string(c.p) + "_" + kappa + "_n" + std::to_string(c.n) + "_" + name(c.spectrum) + "_" +
-         pe::to_string(c.storage);
+// Test names like p2_k1e4_n64_spread_f64 (snprintf: GCC 12 warns falsely on "literal" + std::string).
+std::string case_name(int p, double kappa, std::int64_t n, Spectrum s, const char* dtype) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "p%d_k1e%d_n%lld_%s%s%s", p, static_cast<int>(std::lround(std::log10(kappa))),
+                static_cast<long long>(n), name(s), dtype[0] ? "_" : "", dtype);
+  return buf;
 }
+std::string case_name(const Case& c) { return case_name(c.p, c.kappa, c.n, c.spectrum, pe::to_string(c.storage)); }
 
 // Storage-specific target: fp64 is asked for far more than fp32 can deliver, to test the tables' tail.
 double target_for(pe::DType storage) { return storage == pe::DType::f64 ? 1e-10 : 1e-3; }
@@ -164,9 +166,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(1, 2, 3, 4, 8), ::testing::Values(1e2, 1e6),
                        ::testing::Values(Spectrum::spread, Spectrum::clustered_low, Spectrum::clustered_high)),
     [](const auto& info) {
-      return "p" + std::to_string(std::get<0>(info.param)) + "_k1e" +
-             std::to_string(static_cast<int>(std::lround(std::log10(std::get<1>(info.param))))) + "_" +
-             name(std::get<2>(info.param));
+      std::string s = case_name(std::get<0>(info.param), std::get<1>(info.param), 0, std::get<2>(info.param), "");
+      return s.replace(s.find("_n0"), 3, "");
     });
 
 // Precondition modes: scalar modes for every p; diagonal modes (exact only for p = 1) for p = 1.
@@ -322,6 +323,29 @@ TEST(Iteration, BothDegreesReachTheTarget) {
       // whenever no re-planning changed the step count.
       EXPECT_LE(r.gemms, pe::schedule_gemms(p, degree, r.steps));
     }
+}
+
+// With the degree left to the runtime, a degree-2 run may end with one cheaper degree-1 step: never
+// more GEMMs than forcing degree 2, and the same guarantee.
+TEST(Iteration, AutomaticDegreeNeverCostsMoreThanForcedDegree2) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 64;
+  const auto a = pe_test::spd(n, 1e4, Spectrum::spread, 41);
+  for (int p : {1, 2, 3, 4, 8}) {
+    pe::Options o;
+    o.p = p;
+    std::vector<double> x(a.size());
+    const pe::Report automatic = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+    EXPECT_TRUE(automatic.target_reached);
+    EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(a, n, p)),
+              pe_test::predicted_relative_error(automatic.final_eps, p) +
+                  pe_test::rounding_allowance(pe::DType::f64, n, automatic.steps, 1e4, p));
+    o.degree = 2;
+    const pe::Report forced = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+    if (automatic.degree == 2) {
+      EXPECT_LE(automatic.gemms, forced.gemms) << "p " << p;
+    }
+  }
 }
 
 // Batched input: every member gets its own root (and its own scaling and interval).
