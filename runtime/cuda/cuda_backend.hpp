@@ -1,7 +1,7 @@
 // The CUDA implementation of pe::detail::Backend: cuBLASLt for products (plans cached per shape),
 // small kernels for everything elementwise and for the reductions, cuSOLVER (in double) for the
 // exact fallbacks. Everything is issued on the caller's stream; the only host synchronisations are
-// fetch_scalars(), downloads into host memory and the exact fallbacks.
+// fetch_scalars(), transfers from or to pageable host memory (uploads, downloads) and the exact fallbacks.
 #pragma once
 
 #include <cublasLt.h>
