@@ -251,4 +251,32 @@ TEST(ApplyMode, AutomaticChoiceFollowsShapesAndReuse) {
   EXPECT_EQ(run(1, 50), "materialize");
 }
 
+// The three ways to Z = A^{-1/p} B agree with each other (each is within its tracked bound of the exact
+// Z, so any two within the sum of their bounds plus rounding).
+TEST(ApplyMode, DirectMaterializeAndRootTimesBAgree) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 80, k = 5;
+  const auto a = pe_test::spd(n, 1e5, Spectrum::clustered_low, 16);
+  const auto b = pe_test::random_matrix(n, k, 17);
+  for (int p : {1, 2, 3, 4, 8}) {
+    pe::Options o;
+    o.p = p;
+    o.target = 1e-6;
+    std::vector<double> x(a.size()), zd(b.size()), zm(b.size());
+    const pe::Report rx = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+    const auto zx = pe::reference::multiply(x, b, n, n, k);
+    o.mode = pe::ApplyMode::direct;
+    const pe::Report rd = pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, k), pe_test::out(zd, n, k), o);
+    o.mode = pe::ApplyMode::materialize;
+    const pe::Report rm = pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(b, n, k), pe_test::out(zm, n, k), o);
+    const double allowance = 2 * pe_test::rounding_allowance(pe::DType::f64, n, std::max(rd.steps, rm.steps), 1e5, p);
+    EXPECT_LE(pe::reference::relative_error(zd, zx), pe_test::predicted_relative_error(rd.final_eps, p) +
+                                                         pe_test::predicted_relative_error(rx.final_eps, p) + allowance)
+        << "direct vs root, p " << p;
+    EXPECT_LE(pe::reference::relative_error(zm, zx), pe_test::predicted_relative_error(rm.final_eps, p) +
+                                                         pe_test::predicted_relative_error(rx.final_eps, p) + allowance)
+        << "materialize vs root, p " << p;
+  }
+}
+
 }  // namespace
