@@ -294,7 +294,8 @@ int run(const Settings& s, const std::string& command) {
   if (!s.markdown_path.empty()) write_atomically("--markdown", s.markdown_path, markdown(doc));
 
   // OpenBLAS falls back to its slowest kernels on a CPU it does not know (0.3.21 on Sapphire Rapids picks
-  // Prescott, about 5x slower GEMMs; OPENBLAS_CORETYPE=SkylakeX fixes it), so the core is printed.
+  // Prescott, about 5x slower GEMMs; OPENBLAS_CORETYPE=SkylakeX fixes it there but kills AVX2-only CPUs
+  // with SIGILL), so the core is printed.
   std::printf("pe-bench: CPU backend, %s, OpenBLAS core %s, OPENBLAS_NUM_THREADS=%s; error = ||X - A^{-1/p}||_F / "
               "||A^{-1/p}||_F against dsyevd in double\n",
               cpu_model().c_str(), openblas_get_corename(), threads ? threads : "unset");
