@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <cstdio>
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <string>
 
 #include "backend_factory.hpp"
+#include "format.hpp"
 #include "interval.hpp"
 #include "iteration.hpp"
 #include "pe/pe.hpp"
@@ -22,14 +22,9 @@ namespace pe {
 namespace {
 
 using detail::Backend;
+using detail::format_number;
 using detail::HostMat;
 using detail::Mat;
-
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
 
 template <class View>
 void check_view(const char* name, const View& v, Device device) {
@@ -57,19 +52,19 @@ void check_view(const char* name, const View& v, Device device) {
 void check_options(const Options& o) {
   if (o.p < 1 || o.p > 64) throw Error("options.p = " + std::to_string(o.p) + ": expected an integer in [1, 64]");
   if (!(o.target >= 0) || !std::isfinite(o.target) || o.target >= 1)
-    throw Error("options.target = " + num(o.target) + ": expected 0 (budget only) or a bound in (0, 1)");
+    throw Error("options.target = " + format_number(o.target) + ": expected 0 (budget only) or a bound in (0, 1)");
   if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
   if (o.max_steps < 0) throw Error("options.max_steps = " + std::to_string(o.max_steps) + ": expected >= 0");
   if (o.target == 0 && o.max_gemms == 0 && o.max_steps == 0)
     throw Error("options: give a target, a GEMM budget (max_gemms) or a step budget (max_steps)");
   if (o.degree < 0 || o.degree > 2) throw Error("options.degree = " + std::to_string(o.degree) + ": expected 0, 1 or 2");
-  if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) throw Error("options.ridge = " + num(o.ridge) + ": expected >= 0");
+  if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) throw Error("options.ridge = " + format_number(o.ridge) + ": expected >= 0");
   if (!(o.l_target >= 0 && o.l_target < 1))
-    throw Error("options.l_target = " + num(o.l_target) + ": expected a value in [0, 1)");
+    throw Error("options.l_target = " + format_number(o.l_target) + ": expected a value in [0, 1)");
   if (!(o.lambda_min_hint >= 0) || !std::isfinite(o.lambda_min_hint))
-    throw Error("options.lambda_min_hint = " + num(o.lambda_min_hint) + ": expected >= 0");
+    throw Error("options.lambda_min_hint = " + format_number(o.lambda_min_hint) + ": expected >= 0");
   if (!(o.kappa_hint == 0 || o.kappa_hint >= 1) || !std::isfinite(o.kappa_hint))
-    throw Error("options.kappa_hint = " + num(o.kappa_hint) + ": expected 0 (none) or >= 1");
+    throw Error("options.kappa_hint = " + format_number(o.kappa_hint) + ": expected 0 (none) or >= 1");
   if (o.symmetrize_every < 0)
     throw Error("options.symmetrize_every = " + std::to_string(o.symmetrize_every) + ": expected >= 0");
   if (o.reuse_count < 1) throw Error("options.reuse_count = " + std::to_string(o.reuse_count) + ": expected >= 1");
@@ -128,7 +123,7 @@ void check_symmetric_finite(const std::vector<double>& a, std::int64_t n, std::i
     for (std::int64_t i = 0; i < n * n; ++i) {
       if (!std::isfinite(m[i]))
         throw Error("a: entry (" + std::to_string(i % n) + ", " + std::to_string(i / n) + ") of batch member " +
-                    std::to_string(k) + " is " + num(m[i]) + "; expected finite values");
+                    std::to_string(k) + " is " + format_number(m[i]) + "; expected finite values");
       max_abs = std::max(max_abs, std::abs(m[i]));
     }
     for (std::int64_t j = 0; j < n; ++j)
@@ -136,8 +131,8 @@ void check_symmetric_finite(const std::vector<double>& a, std::int64_t n, std::i
         const double d = std::abs(m[i + j * n] - m[j + i * n]);
         if (d > tolerance * max_abs)
           throw Error("a: not symmetric: |a(" + std::to_string(i) + "," + std::to_string(j) + ") - a(" +
-                      std::to_string(j) + "," + std::to_string(i) + ")| = " + num(d) + " exceeds " +
-                      num(tolerance) + " * max|a| (batch member " + std::to_string(k) + ")");
+                      std::to_string(j) + "," + std::to_string(i) + ")| = " + format_number(d) + " exceeds " +
+                      format_number(tolerance) + " * max|a| (batch member " + std::to_string(k) + ")");
       }
   }
 }
@@ -173,7 +168,7 @@ void prepare(const Matrix& a, const Options& o, Prepared& out, Report& report) {
       const double d = host[static_cast<std::size_t>(k * n * n + i + i * n)] + o.ridge;
       if (!(d > 0))
         throw Error("a: diagonal entry (" + std::to_string(i) + ", " + std::to_string(i) + ") of batch member " +
-                    std::to_string(k) + " is " + num(d - o.ridge) + ", so A is not positive definite");
+                    std::to_string(k) + " is " + format_number(d - o.ridge) + ", so A is not positive definite");
     }
 
   detail::PrecondSettings ps;

@@ -4,11 +4,13 @@
 #include <cmath>
 #include <string>
 
+#include "format.hpp"
+
 namespace pe::detail {
 
 StepChoice choose_step(const OwnedBucketTable& table, DType storage, Interval current) {
   if (!(current.lo > 0 && current.lo <= current.hi && current.hi <= 1 + table.eta))
-    throw Error("internal: interval [" + std::to_string(current.lo) + ", " + std::to_string(current.hi) +
+    throw Error("internal: interval [" + format_number(current.lo) + ", " + format_number(current.hi) +
                 "] is outside what the tables certify (0 < lo <= hi <= 1 + eta)");
   const auto& entries = table.entries;
   // Largest l_edge <= lo: upper_bound gives the first edge > lo.

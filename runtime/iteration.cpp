@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "coupled.hpp"
+#include "format.hpp"
 #include "interval.hpp"
 
 namespace pe::detail {
@@ -245,9 +246,9 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
       } else if (mean > iv[k].hi + kCheckSlack || rms > iv[k].hi + kCheckSlack ||
                  (certified[k] && mean < iv[k].lo - kCheckSlack) || mean <= 0) {
         result.diverged = true;
-        result.reason = "the residual's trace/norm left the tracked interval [" + std::to_string(iv[k].lo) + ", " +
-                        std::to_string(iv[k].hi) + "] " + where + " (mean eigenvalue " + std::to_string(mean) +
-                        ", rms " + std::to_string(rms) + ")";
+        result.reason = "the residual's trace/norm left the tracked interval [" + format_number(iv[k].lo) + ", " +
+                        format_number(iv[k].hi) + "] " + where + " (mean eigenvalue " + format_number(mean) +
+                        ", rms " + format_number(rms) + ")";
       } else if (!certified[k] && mean < iv[k].lo) {
         // The starting estimate was too optimistic: lower the tracked bound (still not certified).
         iv[k].lo = std::max(table.entries.front().l_edge, mean * 0.01);

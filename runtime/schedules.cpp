@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "format.hpp"
 #include "pe/types.hpp"
 
 #if __has_include("pe_schedules.hpp")
@@ -108,11 +109,11 @@ class Reader {
     }
   }
   void bound(double v, const std::string& field) const {
-    if (!(v >= 0 && v < 1)) fail(field, "= " + std::to_string(v) + " is not in [0, 1)");
+    if (!(v >= 0 && v < 1)) fail(field, "= " + format_number(v) + " is not in [0, 1)");
   }
   void image(double lo, double hi, const std::string& field) const {
     if (!(lo > 0 && lo <= 1 && 1 <= hi))
-      fail(field, "= [" + std::to_string(lo) + ", " + std::to_string(hi) + "] is not 0 < lo <= 1 <= hi");
+      fail(field, "= [" + format_number(lo) + ", " + format_number(hi) + "] is not 0 < lo <= 1 <= hi");
   }
 
  private:

@@ -1,15 +1,8 @@
 #include "common.hpp"
 
 #include <cmath>
-#include <cstdio>
 
 namespace pe::detail::solve {
-
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
 
 template <class View>
 void check_view(const char* name, const View& v, Device device) {
@@ -44,7 +37,7 @@ void check_finite(Backend& backend, const char* name, const Mat& m) {
   for (std::size_t i = 0; i < host.size(); ++i)
     if (!std::isfinite(host[i]))
       throw Error(std::string(name) + ": entry (" + std::to_string(static_cast<std::int64_t>(i) % m.rows) + ", " +
-                  std::to_string(static_cast<std::int64_t>(i) / m.rows) + ") is " + num(host[i]) +
+                  std::to_string(static_cast<std::int64_t>(i) / m.rows) + ") is " + format_number(host[i]) +
                   "; expected finite values");
 }
 

@@ -7,11 +7,10 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "format.hpp"
 #include "pe/pe.hpp"
 
 namespace pe::detail::solve {
-
-std::string num(double v);
 
 // Throws pe::Error naming `name` unless the view is usable here: non-null, f32/f64, ld consistent with
 // its layout, batch 1, on `device`.

@@ -21,7 +21,7 @@ namespace {
 using detail::Backend;
 using detail::Mat;
 using detail::Op;
-using detail::solve::num;
+using detail::format_number;
 
 // Everything that determines a formed Gram (see GramCache in solve.hpp).
 struct GramKey {
@@ -109,7 +109,7 @@ namespace {
 void check_options(const GramOptions& o) {
   if (o.p < 1 || o.p > 64) throw Error("options.p = " + std::to_string(o.p) + ": expected an integer in [1, 64]");
   if (!(o.lambda >= 0) || !std::isfinite(o.lambda))
-    throw Error("options.lambda = " + num(o.lambda) + ": expected a finite value >= 0");
+    throw Error("options.lambda = " + format_number(o.lambda) + ": expected a finite value >= 0");
   if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
   if (o.side == GramSide::dual && o.rhs == GramRhs::plain)
     throw Error("options.side = dual needs options.rhs = range: the identity A^{-1/p} G^T C = G^T (G G^T + lambda "
@@ -161,8 +161,8 @@ void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool
   const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit * norm;
   const double ritz = detail::solve::smallest_ritz_value(be, gram, kLanczosSteps, threshold);
   if (ritz <= threshold)
-    throw Error(what + " is numerically singular (smallest eigenvalue <= " + num(std::max(ritz, 0.0) / norm) +
-                " of its norm, below the rounding level " + num(threshold / norm) + " of " + to_string(be.storage()) +
+    throw Error(what + " is numerically singular (smallest eigenvalue <= " + format_number(std::max(ritz, 0.0) / norm) +
+                " of its norm, below the rounding level " + format_number(threshold / norm) + " of " + to_string(be.storage()) +
                 "): G is rank deficient" + advice);
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "coupled.hpp"
+#include "format.hpp"
 #include "interval.hpp"
 #include "lanczos.hpp"
 
@@ -43,7 +44,7 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
   be.frobenius_norm(a, 0);
   const double fro = be.fetch_scalars()[0][0];
   if (!(fro > 0) || !std::isfinite(fro)) {
-    result.reason = "||A||_F = " + std::to_string(fro);
+    result.reason = "||A||_F = " + format_number(fro);
     return result;
   }
   // U_true = x_scale * u throughout; sigma(U_true)^2 are the eigenvalues of x_scale^2 u^T u.
@@ -51,12 +52,15 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
   Interval iv{0, 1};
   const OwnedBucketTable* table = nullptr;
   StepBuffers buffers;
+  auto budget_spent = [&] {
+    return "the GEMM budget (" + std::to_string(s.max_gemms) + ") ran out after " + std::to_string(result.steps) +
+           " polar steps, tracked bound " + format_number(interval_bound(iv));
+  };
 
   for (int t = 0;; ++t) {
     // Y = u^T u and the cheap checks (one fetch): non-finite entries, trace, Gershgorin enclosure.
     if (result.gemms + 1 > s.max_gemms) {
-      result.reason = "the GEMM budget (" + std::to_string(s.max_gemms) + ") ran out after " +
-                      std::to_string(result.steps) + " polar steps, tracked bound " + std::to_string(interval_bound(iv));
+      result.reason = budget_spent();
       return result;
     }
     be.gemm(Op::T, Op::N, 1.0, u, u, 0.0, y);
@@ -124,8 +128,8 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
     } else {
       const std::string where = " after polar step " + std::to_string(t - 1);
       if (mean > iv.hi + kCheckSlack || (result.certified && mean < iv.lo - kCheckSlack) || mean <= 0) {
-        result.reason = "the singular values left the tracked interval [" + std::to_string(iv.lo) + ", " +
-                        std::to_string(iv.hi) + "]" + where + " (mean sigma^2 " + std::to_string(mean) + ")";
+        result.reason = "the singular values left the tracked interval [" + format_number(iv.lo) + ", " +
+                        format_number(iv.hi) + "]" + where + " (mean sigma^2 " + format_number(mean) + ")";
         return result;
       }
       if (rig.lo > 0 && (!result.certified || rig.lo / rig.hi > iv.lo / iv.hi)) {
@@ -137,8 +141,7 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
     if (interval_bound(iv) <= s.target) break;
     const int cost = step_gemms(table->degree) - 1;  // this step's Y^2 and X q(Y); Y is already paid
     if (result.gemms + cost > s.max_gemms) {
-      result.reason = "the GEMM budget (" + std::to_string(s.max_gemms) + ") ran out after " +
-                      std::to_string(result.steps) + " polar steps, tracked bound " + std::to_string(interval_bound(iv));
+      result.reason = budget_spent();
       return result;
     }
     if (result.steps >= kStepLimit) {

@@ -22,7 +22,7 @@ namespace {
 using detail::Backend;
 using detail::Mat;
 using detail::Op;
-using detail::solve::num;
+using detail::format_number;
 
 // A correction must at least halve the residual: with ||I - A M|| <= eps <= 1/2 it contracts by eps,
 // so a slower step means the approximate inverse is not what its bound says (or rounding has taken
@@ -67,8 +67,8 @@ Refinement refine(Backend& be, const Mat& a, const Mat& b, const Mat& m, Mat& x,
     out.residuals.push_back(now);
     if (!std::isfinite(now) || now > kStallFactor * prev) {
       out.stalled = true;
-      out.reason = "correction " + std::to_string(out.corrections) + " moved the relative residual from " + num(prev) +
-                   " to " + num(now) + " (expected at least a halving)";
+      out.reason = "correction " + std::to_string(out.corrections) + " moved the relative residual from " + format_number(prev) +
+                   " to " + format_number(now) + " (expected at least a halving)";
       if (!(now <= prev)) {
         be.copy(x_prev, x);  // keep the better iterate
         out.residuals.back() = prev;
@@ -81,19 +81,19 @@ Refinement refine(Backend& be, const Mat& a, const Mat& b, const Mat& m, Mat& x,
 
 void check_options(const SolveOptions& o) {
   if (!(o.target >= 0 && o.target < 1))
-    throw Error("options.target = " + num(o.target) + ": expected 0 (budget only) or a relative residual in (0, 1)");
+    throw Error("options.target = " + format_number(o.target) + ": expected 0 (budget only) or a relative residual in (0, 1)");
   if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
   if (o.target == 0 && o.max_gemms == 0) throw Error("options: give a target or a GEMM budget (max_gemms)");
   if (o.max_corrections < 0 || o.max_corrections > 10)
     throw Error("options.max_corrections = " + std::to_string(o.max_corrections) + ": expected 0..10");
   if (!(o.inner_target == 0 || (o.inner_target > 0 && o.inner_target < 1)))
-    throw Error("options.inner_target = " + num(o.inner_target) + ": expected 0 (automatic) or a bound in (0, 1)");
+    throw Error("options.inner_target = " + format_number(o.inner_target) + ": expected 0 (automatic) or a bound in (0, 1)");
   if (!(o.polar_target > 0 && o.polar_target < 1))
-    throw Error("options.polar_target = " + num(o.polar_target) + ": expected a bound in (0, 1)");
+    throw Error("options.polar_target = " + format_number(o.polar_target) + ": expected a bound in (0, 1)");
   if (!(o.kappa_hint == 0 || o.kappa_hint >= 1) || !std::isfinite(o.kappa_hint))
-    throw Error("options.kappa_hint = " + num(o.kappa_hint) + ": expected 0 (none) or >= 1");
+    throw Error("options.kappa_hint = " + format_number(o.kappa_hint) + ": expected 0 (none) or >= 1");
   if (!(o.lambda_min_hint >= 0) || !std::isfinite(o.lambda_min_hint))
-    throw Error("options.lambda_min_hint = " + num(o.lambda_min_hint) + ": expected >= 0");
+    throw Error("options.lambda_min_hint = " + format_number(o.lambda_min_hint) + ": expected >= 0");
 }
 
 // Symmetric within the tolerance and a positive diagonal: worth trying the SPD path.
@@ -321,7 +321,7 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
       if (fast_residual <= lu_residual) {
         be.copy(x_fast, xm);
         report.notes.push_back("the LU fallback did not improve on the fast path (relative residual " +
-                               num(lu_residual) + " vs " + num(fast_residual) + "): kept the fast path's X");
+                               format_number(lu_residual) + " vs " + format_number(fast_residual) + "): kept the fast path's X");
       } else {
         report.residual = lu_residual;
         report.method = "lu";
