@@ -8,6 +8,8 @@
 #include <limits>
 #include <string>
 
+#include "format.hpp"
+
 namespace pe::detail {
 
 namespace {
@@ -185,18 +187,38 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   backend.gershgorin(a, kGershLo, kGershHi);
   auto slots = backend.fetch_scalars();
   out.scale.resize(nb);
+  // The backends sum squares in double: with every entry at most ||A||_inf inside this range those sums
+  // neither overflow nor lose anything that matters to underflow (n up to 1e6). Outside it, the Frobenius
+  // norm is taken again after dividing by ||A||_inf.
+  constexpr double kSquaresSafeLo = 1e-140, kSquaresSafeHi = 1e140;
+  bool frobenius_after_scaling = false;
   for (std::size_t k = 0; k < nb; ++k) {
     double u = slots[kInfNorm][k];
-    if (s.mode == Precond::frobenius) u = std::min(u, slots[kFrobenius][k]);
+    if (!(u > 0) || !std::isfinite(u) || !std::isfinite(1 / u))
+      throw Error("A (batch member " + std::to_string(k) + ") has norm ||A||_inf = " + format_number(u) +
+                  "; a positive definite matrix needs a positive, finite norm whose reciprocal is finite too");
+    if (s.mode == Precond::frobenius) {
+      if (u < kSquaresSafeLo || u > kSquaresSafeHi)
+        frobenius_after_scaling = true;
+      else
+        u = std::min(u, slots[kFrobenius][k]);
+    }
     if (s.mode == Precond::aol) u = std::min(u, 1.0);  // ||D A D||_2 <= 1 for the AOL scaling
-    if (!(u > 0) || !std::isfinite(u))
-      throw Error("A (batch member " + std::to_string(k) + ") has norm " + std::to_string(u) +
-                  "; a positive definite matrix needs a positive, finite norm");
     out.scale[k] = u;
   }
   std::vector<double> inv_scale(nb);
   for (std::size_t k = 0; k < nb; ++k) inv_scale[k] = 1 / out.scale[k];
   backend.scale(inv_scale, a);
+  if (frobenius_after_scaling) {
+    backend.frobenius_norm(a, kFrobenius);
+    const auto frobenius = backend.fetch_scalars()[kFrobenius];
+    for (std::size_t k = 0; k < nb; ++k) {
+      const double t = std::min(1.0, frobenius[k]);
+      out.scale[k] *= t;
+      inv_scale[k] = 1 / t;
+    }
+    backend.scale(inv_scale, a);
+  }
 
   // Lower bound: Gershgorin (rigorous), else caller hints, else a Cholesky-certified bound.
   auto needs_cholesky = [&](std::size_t k) {
@@ -286,7 +308,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
 
   // Floor by a diagonal shift: (A_n + delta I) / (1 + delta) has lower bound l_target.
   if (s.l_target > 0) {
-    if (s.l_target >= 1) throw Error("l_target = " + std::to_string(s.l_target) + " must be in [0, 1)");
+    if (s.l_target >= 1) throw Error("l_target = " + format_number(s.l_target) + " must be in [0, 1)");
     std::vector<double> delta(nb, 0.0), inv(nb, 1.0);
     bool any = false;
     for (std::size_t k = 0; k < nb; ++k)

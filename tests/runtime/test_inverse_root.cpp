@@ -276,6 +276,44 @@ TEST(Precondition, LowerBoundSources) {
   EXPECT_TRUE(r.certified);
 }
 
+// (c A)^{-1/p} = c^{-1/p} A^{-1/p}: scaling by a power of two is exact, so results for entries near the
+// ends of the double range must meet the same bound as for A itself (sums of their squares alone would
+// underflow to 0 or overflow to inf). A norm whose reciprocal overflows is an error naming the norm.
+TEST(Precondition, ExtremeMagnitudesGiveTheScaledRoot) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 24;
+  const double kappa = 1e3;
+  const auto a = pe_test::spd(n, kappa, Spectrum::spread, 21);
+  for (int exponent : {-1000, 1000}) {
+    std::vector<double> scaled(a);
+    for (double& v : scaled) v = std::ldexp(v, exponent);
+    for (int p : {1, 2, 4}) {
+      pe::Options o;
+      o.p = p;
+      o.target = 1e-6;
+      std::vector<double> x(a.size());
+      const pe::Report r = pe::inverse_root(pe_test::view(scaled, n, n), pe_test::out(x, n, n), o);
+      EXPECT_FALSE(r.fallback) << r.fallback_reason;
+      for (double& v : x) v = std::ldexp(v, exponent / p);  // c^{1/p} X ~ A^{-1/p}
+      EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(a, n, p)),
+                pe_test::predicted_relative_error(r.final_eps, p) +
+                    pe_test::rounding_allowance(pe::DType::f64, n, r.steps, kappa, p))
+          << "2^" << exponent << " A, p = " << p;
+    }
+  }
+  std::vector<double> subnormal(a);
+  for (double& v : subnormal) v = std::ldexp(v, -1070);
+  std::vector<double> x(a.size());
+  pe::Options o;
+  try {
+    pe::inverse_root(pe_test::view(subnormal, n, n), pe_test::out(x, n, n), o);
+    ADD_FAILURE() << "a matrix of subnormal entries was accepted";
+  } catch (const pe::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("||A||_inf = "), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("0.000000"), std::string::npos) << e.what();
+  }
+}
+
 // Optional knobs must not change what the bound promises.
 TEST(Iteration, SymmetrizeCadenceAndRenormalisationKeepTheBound) {
   PE_REQUIRE_TABLES();
