@@ -9,9 +9,9 @@
 #include <string>
 
 #include "backend_factory.hpp"
-#include "format.hpp"
 #include "interval.hpp"
 #include "iteration.hpp"
+#include "pe/detail/format.hpp"
 #include "pe/pe.hpp"
 #include "pe/schedule_types.hpp"
 #include "precondition.hpp"

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "format.hpp"
+#include "pe/detail/format.hpp"
 
 namespace pe::detail {
 

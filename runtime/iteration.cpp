@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "coupled.hpp"
-#include "format.hpp"
 #include "interval.hpp"
+#include "pe/detail/format.hpp"
 
 namespace pe::detail {
 

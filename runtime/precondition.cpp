@@ -8,7 +8,7 @@
 #include <limits>
 #include <string>
 
-#include "format.hpp"
+#include "pe/detail/format.hpp"
 
 namespace pe::detail {
 

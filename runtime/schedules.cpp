@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "format.hpp"
+#include "pe/detail/format.hpp"
 #include "pe/types.hpp"
 
 #if __has_include("pe_schedules.hpp")

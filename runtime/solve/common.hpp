@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "backend.hpp"
-#include "format.hpp"
+#include "pe/detail/format.hpp"
 #include "pe/pe.hpp"
 
 namespace pe::detail::solve {

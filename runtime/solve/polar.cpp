@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "coupled.hpp"
-#include "format.hpp"
 #include "interval.hpp"
 #include "lanczos.hpp"
+#include "pe/detail/format.hpp"
 
 namespace pe::detail::solve {
 

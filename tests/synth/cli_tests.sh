@@ -26,6 +26,7 @@ bad_input)
   expect_error "--l = nan" solve --p 2 --l nan
   expect_error "--steps = 0" schedule --p 2 --l 0.01 --steps 0
   expect_error "--target" schedule --p 2 --l 0.01 --target 2
+  expect_error "beyond 50-digit arithmetic" schedule --p 2 --l 1e-4 --target 1e-60
   expect_error "--degree = 3" solve --p 2 --l 0.5 --degree 3
   expect_error "cannot be opened" generate --config "$work/missing.json" --out "$work/out"
   echo '{ "p": [2], ' >"$work/broken.json"

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 
+#include "pe/detail/format.hpp"
 #include "synth.hpp"
 #include "tables.hpp"
 
@@ -246,7 +247,7 @@ int main(int argc, char** argv) {
     if (*schedule) {
       if (*steps_opt && steps < 1) throw pe::Error("pe-synth: --steps = " + std::to_string(steps) + " is not >= 1");
       if (*target_opt && !(target > 0 && target < 1))
-        throw pe::Error("pe-synth: --target = " + std::to_string(target) + " is not in (0, 1)");
+        throw pe::Error("pe-synth: --target = " + pe::detail::format_number(target) + " is not in (0, 1)");
       return cmd_schedule(sched_args, steps, target);
     }
     if (*generate) return cmd_generate(config_path, out, gen_threads, gen_digits);

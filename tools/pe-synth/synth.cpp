@@ -4,10 +4,13 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "pe/detail/format.hpp"
 #include "pe/schedule_types.hpp"
 #include "pe/types.hpp"
 
 namespace pe::synth {
+
+using pe::detail::format_number;
 namespace detail {
 Step solve_50(const StepRequest& request);
 Step solve_100(const StepRequest& request);
@@ -41,7 +44,7 @@ void check_common(int p, int degree) {
 }
 
 void check_guards(const GuardSpec& g) {
-  if (!(g.eta >= 0 && g.eta <= 0.5)) throw Error("pe-synth: eta = " + std::to_string(g.eta) + " is not in [0, 0.5]");
+  if (!(g.eta >= 0 && g.eta <= 0.5)) throw Error("pe-synth: eta = " + format_number(g.eta) + " is not in [0, 0.5]");
   if (!(g.overshoot_cap >= 1 && std::isfinite(g.overshoot_cap)))
     throw Error("pe-synth: overshoot_cap = " + std::to_string(g.overshoot_cap) + " is not a finite number >= 1");
 }
@@ -78,7 +81,7 @@ int gemms(int p, int degree, int steps) { return pe::schedule_gemms(p, degree, s
 Schedule greedy_schedule(const ScheduleRequest& request) {
   if (request.max_steps < 0) throw Error("pe-synth: --steps = " + std::to_string(request.max_steps) + " is not >= 1");
   if (!(request.target >= 0 && request.target < 1))
-    throw Error("pe-synth: --target = " + std::to_string(request.target) + " is not in (0, 1)");
+    throw Error("pe-synth: --target = " + format_number(request.target) + " is not in (0, 1)");
   if (request.max_steps == 0 && request.target == 0)
     throw Error("pe-synth: give --steps T (>= 1) or --target EPS (in (0, 1))");
   Schedule out;
@@ -86,7 +89,17 @@ Schedule greedy_schedule(const ScheduleRequest& request) {
   const int limit = request.max_steps > 0 ? request.max_steps : request.step_limit;
   double previous = 2;
   for (int k = 0; k < limit; ++k) {
-    Step s = solve_step(step);
+    Step s;
+    try {
+      s = solve_step(step);
+    } catch (const Error& e) {
+      if (k == 0) throw;
+      // Later intervals come from earlier steps: a failure there means the interval has become too
+      // narrow for the working precision, which the user can fix.
+      throw Error("pe-synth: after " + std::to_string(k) + " steps (bound " + format_number(previous) + ") step " +
+                  std::to_string(k + 1) + " is beyond " + std::to_string(working_digits(request.digits)) +
+                  "-digit arithmetic; use a larger --target or more --digits (" + e.what() + ")");
+    }
     const double bound = request.chain_f64 ? s.cert_f64.eps_d : s.cert.eps_d;
     out.steps.push_back(s);
     if (request.target > 0 && bound <= request.target) {
@@ -95,8 +108,8 @@ Schedule greedy_schedule(const ScheduleRequest& request) {
     }
     if (!(bound < previous)) {
       if (request.allow_unreached) break;
-      throw Error("pe-synth: the bound stalls at " + std::to_string(bound) + " after " + std::to_string(k + 1) +
-                  " steps; the target " + std::to_string(request.target) + " is below what " +
+      throw Error("pe-synth: the bound stalls at " + format_number(bound) + " after " + std::to_string(k + 1) +
+                  " steps; the target " + format_number(request.target) + " is below what " +
                   (request.chain_f64 ? std::string("double coefficients") :
                                        std::to_string(s.digits) + "-digit arithmetic") + " can certify");
     }
@@ -104,7 +117,7 @@ Schedule greedy_schedule(const ScheduleRequest& request) {
     step.l = request.chain_f64 ? Value::of(s.cert_f64.next_l_d) : Value::of(s.cert.next_l);
   }
   if (request.max_steps == 0 && !out.reached && !request.allow_unreached)
-    throw Error("pe-synth: --target " + std::to_string(request.target) + " not reached within " +
+    throw Error("pe-synth: --target " + format_number(request.target) + " not reached within " +
                 std::to_string(limit) + " steps");
   out.gemms = gemms(request.p, request.degree, static_cast<int>(out.steps.size()));
   return out;

@@ -1,4 +1,5 @@
-// Numbers in messages: %g keeps tiny and huge values readable (std::to_string prints 1e-9 as 0.000000).
+// Numbers in messages (runtime and pe-synth alike): %g keeps tiny and huge values readable, where
+// std::to_string prints 1e-9 as 0.000000. Internal: not part of the stable API.
 #pragma once
 
 #include <cstdio>
