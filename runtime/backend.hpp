@@ -24,6 +24,10 @@
 
 namespace pe::detail {
 
+// The range of the largest entry (or of the infinity norm) within which frobenius_norm is accurate.
+inline constexpr double kFrobeniusSafeLo = 1e-140;
+inline constexpr double kFrobeniusSafeHi = 1e140;
+
 struct Mat {
   void* data = nullptr;
   std::int64_t rows = 0;
@@ -90,6 +94,9 @@ class Backend {
   virtual void max_abs_row_sum(const Mat& m, int slot) = 0;        // infinity norm
   // Gershgorin enclosure of a symmetric matrix: lower = min_i (m_ii - sum_{j!=i} |m_ij|), upper = max_i (m_ii + ...).
   virtual void gershgorin(const Mat& m, int lower_slot, int upper_slot) = 0;
+  // Sums the squares in double: accurate while every entry's magnitude is at most a value in
+  // [kFrobeniusSafeLo, kFrobeniusSafeHi] (no overflow; what underflows is negligible for n up to 1e6).
+  // Callers whose norms fall outside divide by the infinity norm first.
   virtual void frobenius_norm(const Mat& m, int slot) = 0;
   virtual void count_nonfinite(const Mat& m, int slot) = 0;
   // Infinity norm of M - I, the cheap rigorous bound of max |1 - lambda(M)| for symmetric M.

@@ -187,10 +187,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   backend.gershgorin(a, kGershLo, kGershHi);
   auto slots = backend.fetch_scalars();
   out.scale.resize(nb);
-  // The backends sum squares in double: with every entry at most ||A||_inf inside this range those sums
-  // neither overflow nor lose anything that matters to underflow (n up to 1e6). Outside it, the Frobenius
-  // norm is taken again after dividing by ||A||_inf.
-  constexpr double kSquaresSafeLo = 1e-140, kSquaresSafeHi = 1e140;
+  // Outside the range where frobenius_norm is accurate, it is taken again after dividing by ||A||_inf.
   bool frobenius_after_scaling = false;
   for (std::size_t k = 0; k < nb; ++k) {
     double u = slots[kInfNorm][k];
@@ -198,7 +195,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       throw Error("A (batch member " + std::to_string(k) + ") has norm ||A||_inf = " + format_number(u) +
                   "; a positive definite matrix needs a positive, finite norm whose reciprocal is finite too");
     if (s.mode == Precond::frobenius) {
-      if (u < kSquaresSafeLo || u > kSquaresSafeHi)
+      if (u < kFrobeniusSafeLo || u > kFrobeniusSafeHi)
         frobenius_after_scaling = true;
       else
         u = std::min(u, slots[kFrobenius][k]);

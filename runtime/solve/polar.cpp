@@ -41,14 +41,24 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
   PolarResult result;
   Mat y = be.allocate(n, n, 1), q = be.allocate(n, n, 1), u_alt = be.allocate(n, n, 1);
   be.copy(a, u);
-  be.frobenius_norm(a, 0);
-  const double fro = be.fetch_scalars()[0][0];
-  if (!(fro > 0) || !std::isfinite(fro)) {
-    result.reason = "||A||_F = " + format_number(fro);
+  be.max_abs_row_sum(a, 0);
+  be.frobenius_norm(a, 1);
+  const auto norms = be.fetch_scalars();
+  const double inf = norms[0][0];
+  if (!(inf > 0) || !std::isfinite(inf) || !std::isfinite(1 / inf)) {
+    result.reason = "||A||_inf = " + format_number(inf);
     return result;
   }
+  // Iterate on u = A / ||A||_F (entries at most 1), so that u^T u neither underflows nor overflows.
+  double fro = norms[1][0];
+  if (inf < kFrobeniusSafeLo || inf > kFrobeniusSafeHi) {
+    be.scale(std::vector<double>{1 / inf}, u);
+    be.frobenius_norm(u, 1);
+    fro = be.fetch_scalars()[1][0];
+  }
+  be.scale(std::vector<double>{1 / fro}, u);
   // U_true = x_scale * u throughout; sigma(U_true)^2 are the eigenvalues of x_scale^2 u^T u.
-  double x_scale = 1 / fro;
+  double x_scale = 1;
   Interval iv{0, 1};
   const OwnedBucketTable* table = nullptr;
   StepBuffers buffers;

@@ -119,6 +119,30 @@ TEST(Solve, ReportsTheResidualAfterEveryCorrection) {
   expect_honest(r, a, x, b, n, k, pe::DType::f64, 1e3, o.target);
 }
 
+// (c A) X = B has X = A^{-1} B / c: scaling by a power of two near the ends of the double range changes
+// nothing but the scale (U^T U and sums of squares of the raw entries would underflow or overflow), so
+// the fast path must serve it as it serves A, without the LU fallback.
+TEST(Solve, ExtremeMagnitudesTakeTheFastPath) {
+  const std::int64_t n = 64, k = 2;
+  const std::vector<double> b = pe::reference::random_gaussian(n, k, 31);
+  for (bool is_general : {false, true}) {
+    const std::vector<double> a = is_general ? general(n, 1e3, 32) : spd(n, 1e3, 32);
+    for (int exponent : {-1000, 1000}) {
+      std::vector<double> scaled(a), x(b.size());
+      for (double& v : scaled) v = std::ldexp(v, exponent);
+      pe::SolveOptions o;
+      o.target = 1e-10;
+      use_test_schedules(o);
+      const pe::SolveReport r = pe::solve(view(scaled, n, n), view(b, n, k), out(x, n, k), o);
+      EXPECT_FALSE(r.fallback) << r.fallback_reason << " (2^" << exponent << ", general " << is_general << ")";
+      EXPECT_EQ(r.method, is_general ? "polar" : "spd");
+      EXPECT_TRUE(r.target_reached);
+      for (double& v : x) v = std::ldexp(v, exponent);  // the solution of A X = B
+      EXPECT_LE(pe::reference::relative_residual(a, x, b, n, k), o.target + rounding_floor(pe::DType::f64, n, 1e3));
+    }
+  }
+}
+
 TEST(Solve, NeverExceedsTheGemmBudget) {
   const std::int64_t n = 64, k = 2;
   const std::vector<double> b = pe::reference::random_gaussian(n, k, 2);
