@@ -253,6 +253,10 @@ void fill_report(Report& r, const detail::IterationResult& it) {
   r.estimated_residual = it.estimated_residual;
   r.certified = it.certified;
   r.target_reached = it.target_reached;
+  if (it.at_floor)
+    r.notes.push_back("the target is below the smallest bound the tables certify in " + r.storage +
+                      " storage (" + format_number(it.final_eps) + "); the iteration stopped where another step "
+                      "would not lower it");
 }
 
 // Automatic apply mode, by the planned GEMM work in units of one n x n x n product. Direct apply carries

@@ -36,18 +36,25 @@ Interval normalized(Interval iv) { return {iv.lo / iv.hi, 1.0}; }
 int steps_to_target(const OwnedBucketTable& table, DType storage, Interval start, double target, int limit,
                     double* predicted_bound) {
   Interval cur = start;
-  double bound = interval_bound(cur);
+  double best = interval_bound(cur);
+  int best_steps = std::min(1, limit);
   for (int r = 1; r <= limit; ++r) {
     const StepChoice c = choose_step(table, storage, cur);
-    bound = interval_bound(c.image);
+    const double bound = interval_bound(c.image);
     if (target > 0 && bound <= target) {
-      if (predicted_bound) *predicted_bound = bound;
-      return r;
+      best = bound;
+      best_steps = r;
+      break;
     }
+    // The model is monotone (a narrower interval is never worse), so a step that does not improve the
+    // bound has reached the tables' floor for this storage: more steps would repeat it.
+    if (r > 1 && !(bound < best)) break;
+    best = bound;
+    best_steps = r;
     cur = normalized(c.image);
   }
-  if (predicted_bound) *predicted_bound = bound;
-  return limit;
+  if (predicted_bound) *predicted_bound = best;
+  return best_steps;
 }
 
 int materialize_gemms(int p, int degree, int steps_done, int r) {

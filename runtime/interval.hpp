@@ -24,7 +24,8 @@ double interval_bound(Interval iv);
 // [lo/hi, 1]: the interval after folding 1/hi into the residual.
 Interval normalized(Interval iv);
 
-// Steps needed from `start` until interval_bound(image) <= target, at most `limit` (target <= 0: limit).
+// Steps needed from `start` until interval_bound(image) <= target, at most `limit`; fewer where the
+// bound stops improving first (the tables' floor for this storage: an unreachable target, or target <= 0).
 // `predicted_bound` receives the bound after the returned number of steps.
 int steps_to_target(const OwnedBucketTable& table, DType storage, Interval start, double target, int limit,
                     double* predicted_bound = nullptr);

@@ -172,6 +172,11 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
 
     if (last) {
       for (std::size_t k = 0; k < nb; ++k) result.final_eps = std::max(result.final_eps, interval_bound(choice[k].image));
+      result.at_floor = s.target > 0 && result.final_eps > s.target &&
+                        std::all_of(choice.begin(), choice.end(), [&](const StepChoice& c) {
+                          const Interval next = choose_step(*step_table, storage, normalized(c.image)).image;
+                          return !(interval_bound(next) < interval_bound(c.image));
+                        });
       record.gemms = result.gemms;
       result.records.push_back(record);
       if (s.on_step) {

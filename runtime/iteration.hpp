@@ -39,6 +39,7 @@ struct IterationResult {
   double estimated_residual = 0;
   bool certified = false;
   bool target_reached = false;
+  bool at_floor = false;  // the target was not reached and another step would not lower the bound
 };
 
 // The degree (1 or 2) that reaches the target with fewer GEMMs for the worst start, within the budget.

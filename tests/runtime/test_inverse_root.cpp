@@ -338,6 +338,34 @@ TEST(Iteration, SymmetrizeCadenceAndRenormalisationKeepTheBound) {
   }
 }
 
+// A target below what the f32 certificates can reach (their coefficients are rounded to float) stops
+// at that floor, says so, and does not spend the step limit repeating the last step.
+TEST(Iteration, UnreachableTargetStopsAtTheTablesFloor) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 32;
+  const auto a = pe_test::spd(n, 1e4, Spectrum::spread, 41);
+  const std::vector<float> af(a.begin(), a.end());
+  for (int degree : {0, 1, 2}) {
+    pe::Options o;
+    o.p = 2;
+    o.degree = degree;
+    o.target = 1e-12;
+    std::vector<float> x(af.size());
+    const pe::Report r = pe::inverse_root(pe_test::view(af, n, n), pe_test::out(x, n, n), o);
+    EXPECT_FALSE(r.target_reached);
+    EXPECT_LT(r.steps, pe::kDefaultStepLimit / 2) << "degree " << degree;
+    EXPECT_TRUE(std::any_of(r.notes.begin(), r.notes.end(),
+                            [](const std::string& s) { return s.find("below the smallest bound") != std::string::npos; }))
+        << "degree " << degree;
+    // Every step it took still lowered the bound: one step fewer ends higher.
+    pe::Options shorter = o;
+    shorter.degree = r.degree;
+    shorter.max_steps = r.steps - 1;
+    const pe::Report s = pe::inverse_root(pe_test::view(af, n, n), pe_test::out(x, n, n), shorter);
+    EXPECT_GT(s.final_eps, r.final_eps) << "degree " << degree;
+  }
+}
+
 // Both polynomial degrees (degree 1 is the affine path that skips Y^2).
 TEST(Iteration, BothDegreesReachTheTarget) {
   PE_REQUIRE_TABLES();

@@ -196,7 +196,12 @@ TEST(IntervalTracking, PicksTheSafeBucketAndItsCertifiedImage) {
   EXPECT_LE(bound, 0.2);
   EXPECT_EQ(steps, 2);
   EXPECT_NEAR(bound, 0.1, 1e-15);
-  EXPECT_EQ(pe::detail::steps_to_target(table, pe::DType::f64, {0.3, 1.0}, 1e-9, 4), 4);  // capped
+  // An unreachable target: the 0.5 bucket maps [0.82, 1] to [0.9, 1.1] again, so the plan stops at that
+  // floor after 2 steps instead of spending the step limit on repeats; the limit still caps it.
+  EXPECT_EQ(pe::detail::steps_to_target(table, pe::DType::f64, {0.3, 1.0}, 1e-9, 10, &bound), 2);
+  EXPECT_NEAR(bound, 0.1, 1e-15);
+  EXPECT_EQ(pe::detail::steps_to_target(table, pe::DType::f64, {0.3, 1.0}, 1e-9, 1, &bound), 1);
+  EXPECT_NEAR(bound, 0.3, 1e-15);
 }
 
 TEST(IntervalTracking, Float32StorageUsesTheFloatCertificate) {
