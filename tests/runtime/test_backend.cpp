@@ -59,6 +59,23 @@ TEST_P(Backend, RowMajorUploadAndSymmetrize) {
   up(*be, {1, 2, 4, 1}, s);
   be->symmetrize(s);
   EXPECT_EQ(down(*be, s), (std::vector<double>{1, 3, 3, 1}));
+
+  // Sizes across the symmetrise kernel's 64 x 64 tiles (partial tiles, two batch members): every pair
+  // becomes its mean. Integer entries keep that mean exact in both storage types.
+  const std::int64_t n = 150;
+  std::vector<double> host(static_cast<std::size_t>(2 * n * n));
+  for (std::size_t i = 0; i < host.size(); ++i) host[i] = static_cast<double>((i * 7919) % 2001) - 1000;
+  Mat big = be->allocate(n, n, 2);
+  be->upload(HostMat{host.data(), pe::DType::f64, n, n, n, 2, n * n, pe::Layout::col_major}, big);
+  be->symmetrize(big);
+  std::vector<double> result(host.size());
+  be->download(big, HostMat{result.data(), pe::DType::f64, n, n, n, 2, n * n, pe::Layout::col_major});
+  for (std::int64_t k = 0; k < 2; ++k)
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto at = [&](std::int64_t r, std::int64_t c) { return static_cast<std::size_t>(k * n * n + r + c * n); };
+        ASSERT_EQ(result[at(i, j)], (host[at(i, j)] + host[at(j, i)]) / 2) << "member " << k << " (" << i << ", " << j << ")";
+      }
 }
 
 TEST_P(Backend, ExactInverseRootMatchesReferenceAndRejectsIndefinite) {
