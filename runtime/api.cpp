@@ -16,38 +16,17 @@
 #include "pe/schedule_types.hpp"
 #include "precondition.hpp"
 #include "schedules.hpp"
+#include "view_checks.hpp"
 
 namespace pe {
 
 namespace {
 
 using detail::Backend;
+using detail::check_view;
 using detail::format_number;
 using detail::HostMat;
 using detail::Mat;
-
-template <class View>
-void check_view(const char* name, const View& v, Device device) {
-  const std::string pre = std::string(name) + ": ";
-  if (v.data == nullptr) throw Error(pre + "data pointer is null");
-  if (v.rows < 1 || v.cols < 1)
-    throw Error(pre + "shape " + std::to_string(v.rows) + " x " + std::to_string(v.cols) + " must be at least 1 x 1");
-  if (v.dtype != DType::f32 && v.dtype != DType::f64)
-    throw Error(pre + "dtype " + to_string(v.dtype) + " is not supported (expected f32 or f64)");
-  const std::int64_t inner = v.layout == Layout::col_major ? v.rows : v.cols;
-  const std::int64_t outer = v.layout == Layout::col_major ? v.cols : v.rows;
-  if (v.ld < inner)
-    throw Error(pre + "leading dimension " + std::to_string(v.ld) + " is below " + std::to_string(inner) +
-                (v.layout == Layout::col_major ? " (rows, column-major)" : " (cols, row-major)"));
-  if (v.batch < 1) throw Error(pre + "batch count " + std::to_string(v.batch) + " must be >= 1");
-  if (v.batch > 1 && v.stride < v.ld * outer)
-    throw Error(pre + "batch stride " + std::to_string(v.stride) + " is below ld * " +
-                (v.layout == Layout::col_major ? "cols" : "rows") + " = " + std::to_string(v.ld * outer) +
-                ", so batch members would overlap");
-  // Host views work with every backend (copied in and out); device views only with their own device.
-  if (v.device != Device::cpu && v.device != device)
-    throw Error(pre + "view is on device " + to_string(v.device) + " but options.device is " + to_string(device));
-}
 
 void check_options(const Options& o) {
   if (o.p < 1 || o.p > 64) throw Error("options.p = " + std::to_string(o.p) + ": expected an integer in [1, 64]");
@@ -148,7 +127,7 @@ struct Prepared {
 
 void prepare(const Matrix& a, const Options& o, Prepared& out, Report& report) {
   check_options(o);
-  check_view("a", a, o.device);
+  check_view("a", a, o.device, detail::Batching::allowed);
   if (a.rows != a.cols)
     throw Error("a: shape " + std::to_string(a.rows) + " x " + std::to_string(a.cols) + " is not square");
   out.schedules = &schedules_for(o, out.loaded);
@@ -309,7 +288,7 @@ Report inverse_root(const Matrix& a, MutableMatrix x, const Options& options) {
   report.mode = "root";
   Prepared prep;
   prepare(a, options, prep, report);
-  check_view("x", x, options.device);
+  check_view("x", x, options.device, detail::Batching::allowed);
   if (x.rows != a.rows || x.cols != a.cols || x.batch != a.batch)
     throw Error("x: shape " + std::to_string(x.rows) + " x " + std::to_string(x.cols) + " (batch " +
                 std::to_string(x.batch) + ") does not match a's " + std::to_string(a.rows) + " x " +
@@ -331,8 +310,8 @@ Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, con
   Report report;
   Prepared prep;
   prepare(a, options, prep, report);
-  check_view("b", b, options.device);
-  check_view("z", z, options.device);
+  check_view("b", b, options.device, detail::Batching::allowed);
+  check_view("z", z, options.device, detail::Batching::allowed);
   if (b.rows != a.rows || b.batch != a.batch)
     throw Error("b: shape " + std::to_string(b.rows) + " x " + std::to_string(b.cols) + " (batch " +
                 std::to_string(b.batch) + ") does not fit a (" + std::to_string(a.rows) + " rows, batch " +

@@ -4,26 +4,6 @@
 
 namespace pe::detail::solve {
 
-template <class View>
-void check_view(const char* name, const View& v, Device device) {
-  const std::string pre = std::string(name) + ": ";
-  if (v.data == nullptr) throw Error(pre + "data pointer is null");
-  if (v.rows < 1 || v.cols < 1)
-    throw Error(pre + "shape " + std::to_string(v.rows) + " x " + std::to_string(v.cols) + " must be at least 1 x 1");
-  if (v.dtype != DType::f32 && v.dtype != DType::f64)
-    throw Error(pre + "dtype " + to_string(v.dtype) + " is not supported (expected f32 or f64)");
-  const std::int64_t inner = v.layout == Layout::col_major ? v.rows : v.cols;
-  if (v.ld < inner)
-    throw Error(pre + "leading dimension " + std::to_string(v.ld) + " is below " + std::to_string(inner) +
-                (v.layout == Layout::col_major ? " (rows, column-major)" : " (cols, row-major)"));
-  if (v.batch != 1)
-    throw Error(pre + "batch count " + std::to_string(v.batch) + ": solves and Gram applies take one matrix (batch 1)");
-  if (v.device != device)
-    throw Error(pre + "view is on device " + to_string(v.device) + " but options.device is " + to_string(device));
-}
-template void check_view<Matrix>(const char*, const Matrix&, Device);
-template void check_view<MutableMatrix>(const char*, const MutableMatrix&, Device);
-
 std::vector<double> host_copy(Backend& backend, const Mat& m) {
   std::vector<double> out(static_cast<std::size_t>(m.rows * m.cols));
   backend.download(m, HostMat{out.data(), DType::f64, m.rows, m.cols, m.rows, 1, m.rows * m.cols, Layout::col_major});

@@ -1,4 +1,4 @@
-// Pieces shared by the solve and Gram entry points: view checks (batch 1), moving views in and out of a
+// Pieces shared by the solve and Gram entry points: moving views in and out of a
 // backend, calling the public root API on backend-resident matrices, residual norms.
 #pragma once
 
@@ -11,11 +11,6 @@
 #include "pe/pe.hpp"
 
 namespace pe::detail::solve {
-
-// Throws pe::Error naming `name` unless the view is usable here: non-null, f32/f64, ld consistent with
-// its layout, batch 1, on `device`.
-template <class View>
-void check_view(const char* name, const View& v, Device device);
 
 // A host (double, column-major) copy of a backend matrix.
 std::vector<double> host_copy(Backend& backend, const Mat& m);

@@ -13,6 +13,7 @@
 #include "common.hpp"
 #include "pe/solve.hpp"
 #include "lanczos.hpp"
+#include "view_checks.hpp"
 
 namespace pe {
 
@@ -172,9 +173,9 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   check_options(o);
-  detail::solve::check_view("g", g, o.device);
-  detail::solve::check_view("b", b, o.device);
-  detail::solve::check_view("z", z, o.device);
+  detail::check_view("g", g, o.device, detail::Batching::single_matrix);
+  detail::check_view("b", b, o.device, detail::Batching::single_matrix);
+  detail::check_view("z", z, o.device, detail::Batching::single_matrix);
   const std::int64_t m = g.rows, n = g.cols;
   const bool range = o.rhs == GramRhs::range;
   if (b.rows != (range ? m : n))

@@ -14,6 +14,7 @@
 #include "pe/solve.hpp"
 #include "polar.hpp"
 #include "schedules.hpp"
+#include "view_checks.hpp"
 
 namespace pe {
 
@@ -137,9 +138,9 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   check_options(o);
-  detail::solve::check_view("a", a, o.device);
-  detail::solve::check_view("b", b, o.device);
-  detail::solve::check_view("x", x, o.device);
+  detail::check_view("a", a, o.device, detail::Batching::single_matrix);
+  detail::check_view("b", b, o.device, detail::Batching::single_matrix);
+  detail::check_view("x", x, o.device, detail::Batching::single_matrix);
   if (a.rows != a.cols)
     throw Error("a: shape " + std::to_string(a.rows) + " x " + std::to_string(a.cols) + " is not square");
   if (b.rows != a.rows)

@@ -1,6 +1,7 @@
 // pe::solve against LAPACK dgesv and independent residuals in double.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <string>
 
@@ -268,6 +269,33 @@ TEST(Solve, BadShapesAndOptionsAreErrors) {
   o.target = 1e-6;
   o.max_corrections = -1;
   EXPECT_THROW(pe::solve(view(a, n, n), view(b, n, 2), out(x, n, 2), o), pe::Error);
+}
+
+// Host views work with every device (copied in and out), as for the root API: with device = cuda the
+// views pass their checks, and without a GPU the only error is the backend's. A 0 x 0 view (an empty
+// .npy) names its shape, not its null data pointer.
+TEST(Solve, HostViewsPassTheChecksForEveryDeviceAndEmptyViewsNameTheirShape) {
+  const std::int64_t n = 8, k = 1;
+  std::vector<double> a = spd(n, 10, 1), b = pe::reference::random_gaussian(n, k, 1), x(b.size());
+  pe::SolveOptions o;
+  use_test_schedules(o);
+  o.device = pe::Device::cuda;
+  try {
+    const pe::SolveReport r = pe::solve(view(a, n, n), view(b, n, k), out(x, n, k), o);
+    EXPECT_EQ(r.backend, "cuda");  // a GPU is present
+  } catch (const pe::Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("view is on device"), std::string::npos) << e.what();
+    std::string message = e.what();
+    for (char& ch : message) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_NE(message.find("cuda"), std::string::npos) << e.what();  // "no usable CUDA device", "built without"
+  }
+  o.device = pe::Device::cpu;
+  try {
+    pe::solve(pe::Matrix{nullptr, 0, 0, 1}, view(b, n, k), out(x, n, k), o);
+    FAIL() << "an empty A was accepted";
+  } catch (const pe::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a: shape 0 x 0"), std::string::npos) << e.what();
+  }
 }
 
 // The fallback is an LU solve, reported; disabling it turns non-convergence into an error when no
