@@ -107,6 +107,30 @@ TEST_F(Cli, SolveErrorsLeaveNoOutput) {
   EXPECT_FALSE(fs::exists(path("y.npy")));
 }
 
+// --device cuda: the same commands on the GPU where there is one; elsewhere a one-line error from the
+// backend and no output file.
+TEST_F(Cli, DeviceCudaSolvesOnTheGpuOrFailsCleanly) {
+  const std::int64_t n = 16, k = 1;
+  const std::vector<double> a = spd(n, 10, 1), b = pe::reference::random_gaussian(n, k, 3);
+  write("a.npy", a, n, n);
+  write("b.npy", b, n, k);
+  const int status = run("solve --device cuda --in " + path("a.npy") + " --rhs " + path("b.npy") + " --out " +
+                         path("x.npy") + " --target 1e-6 --json");
+  if (status == 0) {
+    EXPECT_NE(slurp("stdout.txt").find("\"backend\":\"cuda\""), std::string::npos) << slurp("stdout.txt");
+    EXPECT_LE(pe::reference::relative_residual(a, read("x.npy"), b, n, k), 1e-6);
+  } else {
+    EXPECT_EQ(status, 1);
+    EXPECT_NE(slurp("stderr.txt").find("CUDA"), std::string::npos) << slurp("stderr.txt");
+    EXPECT_EQ(slurp("stderr.txt").find("view is on device"), std::string::npos) << slurp("stderr.txt");
+    EXPECT_FALSE(fs::exists(path("x.npy")));
+  }
+  EXPECT_NE(run("gram-apply --p 2 --device gpu --in " + path("a.npy") + " --rhs " + path("b.npy") + " --out " +
+                path("z.npy")),
+            0);
+  EXPECT_FALSE(fs::exists(path("z.npy")));
+}
+
 TEST_F(Cli, GramApplyBothForms) {
   const std::int64_t m = 30, n = 50, k = 2;
   const std::vector<double> g = pe::reference::random_gaussian(m, n, 5), b = pe::reference::random_gaussian(n, k, 6),

@@ -24,13 +24,20 @@ pe::DType dtype_of(const std::string& name, pe::DType file) {
   return name.empty() ? file : (name == "f32" ? pe::DType::f32 : pe::DType::f64);
 }
 
+// Host views either way: with cuda the library copies them to the GPU and back.
+pe::Device device_of(const std::string& name) { return name == "cuda" ? pe::Device::cuda : pe::Device::cpu; }
+
+void add_device_option(CLI::App* app, std::string& device) {
+  app->add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+}
+
 // Row-major (C order) .npy data as views.
 pe::Matrix view(const NpyArray& a) {
   return pe::Matrix{a.data.data(), a.rows, a.cols, a.cols, pe::DType::f64, pe::Layout::row_major};
 }
 
 struct SolveArgs {
-  std::string in, rhs, out, dtype, schedules;
+  std::string in, rhs, out, dtype, schedules, device = "cpu";
   double target = 1e-6;
   double kappa_hint = 0;
   double inner_target = 0;
@@ -41,7 +48,7 @@ struct SolveArgs {
 
 struct GramArgs {
   int p = 2;
-  std::string in, rhs, out, dtype, schedules, side = "auto";
+  std::string in, rhs, out, dtype, schedules, side = "auto", device = "cpu";
   double target = 1e-3, lambda = 0;
   int max_gemms = 0;
   bool range = false, json = false;
@@ -69,6 +76,7 @@ int run_solve(const SolveArgs& a) {
   o.kappa_hint = a.kappa_hint;
   o.inner_target = a.inner_target;
   o.allow_fallback = !a.no_fallback;
+  o.device = device_of(a.device);
   o.structure = a.spd ? pe::Structure::spd : a.general ? pe::Structure::general : pe::Structure::automatic;
   o.storage_from_input = false;
   o.storage = storage;
@@ -103,6 +111,7 @@ int run_gram(const GramArgs& a) {
   o.max_gemms = a.max_gemms;
   o.rhs = a.range ? pe::GramRhs::range : pe::GramRhs::plain;
   o.side = a.side == "primal" ? pe::GramSide::primal : a.side == "dual" ? pe::GramSide::dual : pe::GramSide::automatic;
+  o.device = device_of(a.device);
   o.storage_from_input = false;
   o.storage = storage;
   if (!a.schedules.empty()) {
@@ -226,6 +235,7 @@ class Commands final : public SolveCommands {
     auto* general = solve_->add_flag("--general", s_.general, "treat A as a general matrix (polar path)");
     spd->excludes(general);
     solve_->add_flag("--no-fallback", s_.no_fallback, "report non-convergence instead of running LU");
+    add_device_option(solve_, s_.device);
     solve_->add_flag("--json", s_.json, "print the report as one JSON object");
 
     gram_ = app.add_subcommand("gram-apply",
@@ -243,6 +253,7 @@ class Commands final : public SolveCommands {
     gram_->add_option("--dtype", g_.dtype, "iteration and output dtype: f32 | f64 (default: the input's)")
         ->check(CLI::IsMember({"f32", "f64"}));
     gram_->add_option("--schedules", g_.schedules, "schedule tables .json (default: compiled in)");
+    add_device_option(gram_, g_.device);
     gram_->add_flag("--json", g_.json, "print the report as one JSON object");
 
     bench_ = app.add_subcommand("bench-solve", "pe::solve vs LAPACK dgesv/sgesv: kappa 1e3 and 1e6, fp64 and fp32");
