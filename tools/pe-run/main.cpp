@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "device_option.hpp"
 #include "npy.hpp"
 #include "pe/pe.hpp"
 #include "reference.hpp"
@@ -41,7 +42,7 @@ void add_common(CLI::App* app, CommonArgs& a) {
   app->add_option("--dtype", a.dtype, "iteration and output dtype: f32 | f64 (default: the input's)")
       ->check(CLI::IsMember({"f32", "f64"}));
   app->add_option("--schedules", a.schedules, "schedule tables .json (default: compiled in)");
-  app->add_option("--device", a.device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  pe_run::add_device_option(app, a.device);
   app->add_flag("--json", a.json, "print the report as one JSON object");
 }
 
@@ -57,7 +58,7 @@ pe::Options options_from(const CommonArgs& a, pe::DType storage) {
     o.schedule_source = pe::ScheduleSource::json_file;
     o.schedule_file = a.schedules;
   }
-  if (a.device == "cuda") o.device = pe::Device::cuda;  // host views: the library copies them to the GPU and back
+  o.device = pe_run::device_of(a.device);
   return o;
 }
 

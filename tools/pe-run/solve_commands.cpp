@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "device_option.hpp"
 #include "npy.hpp"
 #include "pe/solve.hpp"
 #include "reference.hpp"
@@ -22,13 +23,6 @@ namespace {
 
 pe::DType dtype_of(const std::string& name, pe::DType file) {
   return name.empty() ? file : (name == "f32" ? pe::DType::f32 : pe::DType::f64);
-}
-
-// Host views either way: with cuda the library copies them to the GPU and back.
-pe::Device device_of(const std::string& name) { return name == "cuda" ? pe::Device::cuda : pe::Device::cpu; }
-
-void add_device_option(CLI::App* app, std::string& device) {
-  app->add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
 // Row-major (C order) .npy data as views.
