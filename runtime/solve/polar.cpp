@@ -49,16 +49,16 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
     result.reason = "||A||_inf = " + format_number(inf);
     return result;
   }
-  // Iterate on u = A / ||A||_F (entries at most 1), so that u^T u neither underflows nor overflows.
+  // Near the ends of the double range u^T u (and ||A||_F itself) would underflow or overflow: there u
+  // starts as A / ||A||_inf, whose entries are at most 1.
   double fro = norms[1][0];
   if (inf < kFrobeniusSafeLo || inf > kFrobeniusSafeHi) {
     be.scale(std::vector<double>{1 / inf}, u);
     be.frobenius_norm(u, 1);
     fro = be.fetch_scalars()[1][0];
   }
-  be.scale(std::vector<double>{1 / fro}, u);
   // U_true = x_scale * u throughout; sigma(U_true)^2 are the eigenvalues of x_scale^2 u^T u.
-  double x_scale = 1;
+  double x_scale = 1 / fro;
   Interval iv{0, 1};
   const OwnedBucketTable* table = nullptr;
   StepBuffers buffers;
