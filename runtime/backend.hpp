@@ -67,6 +67,11 @@ class Backend {
   virtual void upload(const HostMat& src, Mat& dst) = 0;
   virtual void download(const Mat& src, const HostMat& dst) = 0;
   virtual void copy(const Mat& src, Mat& dst) = 0;
+  // dst <- src where src belongs to `from`, a backend of the same kind (cpu/cuda; for CUDA the same
+  // stream) with possibly another storage dtype: the bridge between precision levels (an f64 companion
+  // for verification and corrections, higher-precision steps inside a low-precision run). Rounds to
+  // nearest when narrowing. Shapes must match.
+  virtual void import_from(const Backend& from, const Mat& src, Mat& dst) = 0;
 
   // C <- alpha * op(A) op(B) + beta * C (uniform alpha/beta; accumulation per compute()).
   virtual void gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b, double beta, Mat& c) = 0;

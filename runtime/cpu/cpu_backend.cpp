@@ -108,6 +108,24 @@ class CpuBackend final : public Backend {
         std::memcpy(&at(dst, k, 0, j), &at(src, k, 0, j), sizeof(T) * static_cast<std::size_t>(src.rows));
   }
 
+  void import_from(const Backend& from, const Mat& src, Mat& dst) override {
+    if (from.name() != name())
+      throw Error("backend: import_from a " + from.name() + " backend into the cpu backend (expected cpu)");
+    check_mat("import_from source", src);
+    check_mat("import_from destination", dst);
+    check_same_shape("import_from source", src, "import_from destination", dst);
+    auto convert = [&](auto* typed_source) {
+      for (std::int64_t k = 0; k < src.batch; ++k)
+        for (std::int64_t j = 0; j < src.cols; ++j)
+          for (std::int64_t i = 0; i < src.rows; ++i)
+            at(dst, k, i, j) = static_cast<T>(typed_source[k * src.stride + i + j * src.ld]);
+    };
+    if (from.storage() == DType::f64)
+      convert(static_cast<const double*>(src.data));
+    else
+      convert(static_cast<const float*>(src.data));
+  }
+
   void gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b, double beta, Mat& c) override {
     check_mat("gemm A", a);
     check_mat("gemm B", b);

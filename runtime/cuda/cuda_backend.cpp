@@ -311,6 +311,19 @@ void CudaBackend::copy(const Mat& src, Mat& dst) {
   launch_convert(view_of(src, storage_), view_of(dst, storage_), stream_);
 }
 
+void CudaBackend::import_from(const Backend& from, const Mat& src, Mat& dst) {
+  const auto* other = dynamic_cast<const CudaBackend*>(&from);
+  if (other == nullptr)
+    throw pe::Error("cuda backend import_from: the source backend is " + from.name() + ", expected cuda");
+  if (other->stream_ != stream_)
+    throw pe::Error("cuda backend import_from: the source backend runs on another stream (expected the same one)");
+  run_pending_reductions();
+  check_mat("import_from", "src", src);
+  check_mat("import_from", "dst", dst);
+  check_same_shape("import_from", "src", src, "dst", dst);
+  launch_convert(view_of(src, other->storage_), view_of(dst, storage_), stream_);
+}
+
 // ---- products and elementwise ---------------------------------------------------------------------
 
 void CudaBackend::gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b, double beta, Mat& c) {

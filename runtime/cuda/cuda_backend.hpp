@@ -49,6 +49,7 @@ class CudaBackend final : public Backend {
   void upload(const HostMat& src, Mat& dst) override;
   void download(const Mat& src, const HostMat& dst) override;
   void copy(const Mat& src, Mat& dst) override;
+  void import_from(const Backend& from, const Mat& src, Mat& dst) override;
   void gemm(Op op_a, Op op_b, double alpha, const Mat& a, const Mat& b, double beta, Mat& c) override;
   void axpby_identity(std::span<const double> alpha, const Mat* a, std::span<const double> beta, const Mat* b,
                       std::span<const double> gamma, Mat& c) override;

@@ -123,3 +123,24 @@ TEST(BackendFactory, CpuRejectsTf32AndBf16) {
 }
 
 }  // namespace
+
+namespace {
+
+// The bridge between precision levels: f64 -> f32 rounds to nearest, f32 -> f64 is exact, and a backend
+// of another kind is refused.
+TEST(BackendImport, ConvertsBetweenStorageDtypesOfTheSameKind) {
+  auto wide = pe::detail::make_cpu_backend(pe::DType::f64, pe::ComputeMode::native);
+  auto narrow = pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::native);
+  Mat w = wide->allocate(2, 1, 2), n = narrow->allocate(2, 1, 2), back = wide->allocate(2, 1, 2);
+  const double third = 1.0 / 3.0;
+  up(*wide, {third, -2.5, 1e-3, 7}, w);
+  narrow->import_from(*wide, w, n);
+  EXPECT_EQ(down(*narrow, n),
+            (std::vector<double>{double(float(third)), -2.5, double(float(1e-3)), 7}));
+  wide->import_from(*narrow, n, back);
+  EXPECT_EQ(down(*wide, back), down(*narrow, n));
+  Mat wrong = narrow->allocate(1, 2, 2);
+  EXPECT_THROW(narrow->import_from(*wide, w, wrong), pe::Error);
+}
+
+}  // namespace
