@@ -1,5 +1,6 @@
 #include "coupled.hpp"
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -10,7 +11,7 @@ namespace pe::detail {
 
 StepBuffers allocate_step_buffers(Backend& backend, std::int64_t n, std::int64_t batch, int p, int degree) {
   StepBuffers b;
-  if (degree == 2 || p >= 2) b.y2 = backend.allocate(n, n, batch);
+  if (degree >= 2 || p >= 2) b.y2 = backend.allocate(n, n, batch);
   b.y_alt = backend.allocate(n, n, batch);
   if (p % 2 == 1 && p >= 3) b.tmp = backend.allocate(n, n, batch);
   if (p >= 4)
@@ -18,15 +19,30 @@ StepBuffers allocate_step_buffers(Backend& backend, std::int64_t n, std::int64_t
   return b;
 }
 
-int form_q(Backend& backend, const Mat& y, int degree, std::span<const double> a, std::span<const double> b,
-           std::span<const double> c, StepBuffers& buffers, Mat& q) {
-  if (degree == 2) {
-    backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
-    backend.axpby_identity(b, &y, c, &buffers.y2, a, q);
-    return 1;
+int form_q(Backend& backend, const Mat& y, int degree, const Coefficients& c, StepBuffers& buffers, Mat& q) {
+  const std::vector<double> one{1.0};
+  switch (degree) {
+    case 1:
+      backend.axpby_identity(c[1], &y, c[1], nullptr, c[0], q);
+      return 0;
+    case 2:
+      backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
+      backend.axpby_identity(c[1], &y, c[2], &buffers.y2, c[0], q);
+      return 1;
+    case 3:
+    case 4:
+      // (c0 I + c1 Y) + Y^2 (c2 I + c3 Y [+ c4 Y^2]).
+      backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
+      if (degree == 3)
+        backend.axpby_identity(c[3], &y, c[3], nullptr, c[2], q);
+      else
+        backend.axpby_identity(c[3], &y, c[4], &buffers.y2, c[2], q);
+      backend.gemm(Op::N, Op::N, 1.0, buffers.y2, q, 0.0, buffers.y_alt);
+      backend.axpby_identity(one, &buffers.y_alt, c[1], &y, c[0], q);
+      return 2;
+    default:
+      throw Error("internal: form_q for degree " + std::to_string(degree) + " (expected 1..4)");
   }
-  backend.axpby_identity(b, &y, b, nullptr, a, q);
-  return 0;
 }
 
 namespace {
@@ -84,18 +100,16 @@ int update_residual(Backend& backend, int p, const Mat& q, Mat& y, StepBuffers& 
   return gemms;
 }
 
-int terminal_apply(Backend& backend, const Mat& y, int degree, std::span<const double> a,
-                   std::span<const double> b, std::span<const double> c, Mat& z, Mat& w1, Mat& w2) {
+int terminal_apply(Backend& backend, const Mat& y, int degree, const Coefficients& c, Mat& z, Mat& w1, Mat& w2) {
+  if (degree < 1 || degree > 4) throw Error("internal: terminal_apply for degree " + std::to_string(degree));
   const std::vector<double> zero{0.0}, one{1.0};
-  backend.gemm(Op::N, Op::N, 1.0, y, z, 0.0, w1);                  // w1 = Y Z
-  if (degree == 2) {
-    backend.gemm(Op::N, Op::N, 1.0, y, w1, 0.0, w2);               // w2 = Y (Y Z)
-    backend.axpby_identity(a, &z, b, &w1, zero, w1);               // w1 = a Z + b Y Z
-    backend.axpby_identity(one, &w1, c, &w2, zero, z);             // Z = w1 + c Y (Y Z)
-    return 2;
+  // Horner: h = c_d Z, then h <- Y h + c_j Z for j = d-1 .. 0; the last update writes Z itself.
+  backend.axpby_identity(c[degree], &z, c[degree], nullptr, zero, w1);
+  for (int j = degree - 1; j >= 0; --j) {
+    backend.gemm(Op::N, Op::N, 1.0, y, w1, 0.0, w2);
+    backend.axpby_identity(one, &w2, c[j], &z, zero, j == 0 ? z : w1);
   }
-  backend.axpby_identity(a, &z, b, &w1, zero, z);
-  return 1;
+  return degree;
 }
 
 }  // namespace pe::detail

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include "backend.hpp"
 
@@ -19,17 +20,19 @@ struct StepBuffers {
 
 StepBuffers allocate_step_buffers(Backend& backend, std::int64_t n, std::int64_t batch, int p, int degree);
 
-// q <- a I + b Y + c Y^2 per member (c ignored for degree 1). Uses buffers.y2.
-int form_q(Backend& backend, const Mat& y, int degree, std::span<const double> a, std::span<const double> b,
-           std::span<const double> c, StepBuffers& buffers, Mat& q);
+// Per-member coefficients c0..c4 of q (only 0..degree are read), one vector per power.
+using Coefficients = std::vector<double>[5];
+
+// q <- c0 I + c1 Y + ... + c_d Y^d per member, degree d in 1..4, by Paterson-Stockmeyer with block size 2
+// (GEMMs as pe::detail::q_form_gemms counts them). Uses buffers.y2 and buffers.y_alt.
+int form_q(Backend& backend, const Mat& y, int degree, const Coefficients& coeff, StepBuffers& buffers, Mat& q);
 
 // Y <- q^p Y (q and Y commute): p = 1: q Y; even p = 2m: q^m Y q^m; odd p = 2m + 1: q (q^m Y q^m).
 // GEMM count: pe::residual_update_gemms(p).
 int update_residual(Backend& backend, int p, const Mat& q, Mat& y, StepBuffers& buffers);
 
-// The terminal direct step without forming q(Y): Z <- a Z + b (Y Z) + c (Y (Y Z)) per member.
-// w1, w2: n x k scratch. GEMM count: degree.
-int terminal_apply(Backend& backend, const Mat& y, int degree, std::span<const double> a,
-                   std::span<const double> b, std::span<const double> c, Mat& z, Mat& w1, Mat& w2);
+// The terminal direct step without forming q(Y): Z <- q(Y) Z by Horner on the skinny Z (one n x n x k
+// product per degree). w1, w2: n x k scratch.
+int terminal_apply(Backend& backend, const Mat& y, int degree, const Coefficients& coeff, Mat& z, Mat& w1, Mat& w2);
 
 }  // namespace pe::detail

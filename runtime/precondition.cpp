@@ -17,18 +17,18 @@ namespace {
 // Slots used by preconditioning (fetched before anything else reuses them).
 enum Slot { kInfNorm = 0, kFrobenius = 1, kGershLo = 2, kGershHi = 3, kMaxDiag = 4 };
 
-// The Cholesky-certified lower bound: inverse iterations for the estimate, the first trial bound as a
-// fraction of it, and the factor each failed trial shrinks it by.
+// The spectrum's ends (dense A without Gershgorin or hints): inverse iterations for the lower end's
+// estimate and the fraction of it the iteration starts from; power iterations for the upper end's
+// estimate and the factor above it that a Cholesky factorisation then proves.
 constexpr int kInverseIterations = 8;
 constexpr int kPowerIterations = 30;
 // (The estimate is from above and typically within a few percent after 8 steps: 0.8 usually holds.)
 constexpr double kTrialFraction = 0.8;
-constexpr double kTrialShrink = 0.25;
+constexpr double kUpperMargin = 1.02;
 
 struct LowerBound {
   bool positive_definite = true;
   double bound = 0;
-  bool certified = false;
 };
 
 std::vector<double> diagonal_scaling(Precond mode, const std::vector<double>& host_a, std::int64_t n,
@@ -78,57 +78,39 @@ void check_precond_mode(Precond mode, int p) {
 
 namespace {
 
-// A lower bound of lambda_min of one normalised matrix (column-major n x n, ||A_n||_2 <= 1), certified by
-// a Cholesky factorisation of A_n - sigma I (trials stop at `floor`).
-LowerBound certified_lambda_min(std::vector<double> a, std::int64_t n, double floor) {
+// An estimate of lambda_min of one normalised matrix (column-major n x n, ||A_n||_2 <= 1): inverse
+// iteration with a Cholesky factor, which also tells whether A_n is numerically positive definite.
+// ||A^{-1} v|| / ||v|| <= 1 / lambda_min, so the estimate approaches lambda_min from above; the start is
+// kTrialFraction of it. Not a proof (an optimistic start leaves eigenvalues below it, which guard G1
+// keeps moving up): the verified certificate of the returned root is what certifies.
+LowerBound estimated_lambda_min(std::vector<double> a, std::int64_t n) {
   const auto ln = static_cast<lapack_int>(n);
-  const double unit = std::numeric_limits<double>::epsilon() / 2;
-  // A completed Cholesky factorisation R^T R = M + E has ||E||_2 <= n (n + 1) u ||M||_2 (Demmel), so
-  // success on A_n - sigma I proves lambda_min(A_n) >= sigma - n (n + 1) u (||A_n||_2 <= 1 here).
-  const double margin = static_cast<double>(n) * static_cast<double>(n + 1) * unit * 2;
-  auto cholesky_succeeds = [&](double sigma, std::vector<double>& factor) {
-    factor = a;
-    for (std::int64_t i = 0; i < n; ++i) factor[static_cast<std::size_t>(i + i * n)] -= sigma;
-    return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, factor.data(), ln) == 0;
-  };
   LowerBound out;
-  std::vector<double> factor;
-  if (!cholesky_succeeds(0.0, factor)) {
+  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, a.data(), ln) != 0) {
     out.positive_definite = false;
     return out;
   }
-  // Inverse iteration with the factor: ||A^{-1} v|| / ||v|| <= 1 / lambda_min, so 1 / that ratio
-  // estimates lambda_min from above; a few steps bring it within a small factor.
   std::vector<double> v(static_cast<std::size_t>(n));
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i) + 0.3);
   double estimate = 1;
   for (int it = 0; it < kInverseIterations; ++it) {
-    double norm = 0;
-    for (double x : v) norm += x * x;
-    norm = std::sqrt(norm);
-    for (double& x : v) x /= norm;
-    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', ln, 1, factor.data(), ln, v.data(), ln);
-    double grown = 0;
-    for (double x : v) grown += x * x;
-    estimate = 1 / std::sqrt(grown);
+    const double norm = cblas_dnrm2(ln, v.data(), 1);
+    cblas_dscal(ln, 1 / norm, v.data(), 1);
+    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', ln, 1, a.data(), ln, v.data(), ln);
+    estimate = 1 / cblas_dnrm2(ln, v.data(), 1);
   }
-  // Certify below the estimate: each failed factorisation lowers the trial bound by kTrialShrink.
-  for (double sigma = kTrialFraction * estimate; sigma > floor; sigma *= kTrialShrink) {
-    if (cholesky_succeeds(sigma, factor)) {
-      out.bound = sigma - margin;
-      out.certified = out.bound > 0;
-      return out;
-    }
-  }
-  out.bound = floor / 2;  // every trial down to the floor failed: the bound is below it (not certified)
+  out.bound = kTrialFraction * estimate;
   return out;
 }
 
-// An upper bound t <= 1 of lambda_max of one normalised matrix (||A_n||_2 <= 1 already), certified by a
-// Cholesky factorisation of t I - A_n; 1 when no tighter bound is proven.
+// An upper bound t <= 1 of lambda_max of one normalised matrix (||A_n||_2 <= 1 already), proven by a
+// Cholesky factorisation of t I - A_n; 1 when no tighter bound is proven. Unlike the lower end, the upper
+// end must hold: eigenvalues above 1 + eta leave the guards' cover (G3) and can overshoot.
 double certified_lambda_max(const std::vector<double>& a, std::int64_t n) {
   const auto ln = static_cast<lapack_int>(n);
-  const double margin = static_cast<double>(n) * static_cast<double>(n + 1) * std::numeric_limits<double>::epsilon();
+  // A completed Cholesky factorisation R^T R = M + E has ||E||_2 <= n (n + 1) u ||M||_2 (Demmel), so success
+  // on sigma I - A_n (||.|| <= 2) proves lambda_max(A_n) <= sigma + 2 n (n + 1) u.
+  const double margin = 2 * static_cast<double>(n) * static_cast<double>(n + 1) * std::numeric_limits<double>::epsilon() / 2;
   // Power iteration: the top eigenvalue converges quickly from below (relative gap of the top end).
   std::vector<double> v(static_cast<std::size_t>(n)), w(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i) + 0.3);
@@ -141,13 +123,12 @@ double certified_lambda_max(const std::vector<double>& a, std::int64_t n) {
     std::swap(v, w);
   }
   std::vector<double> factor;
-  for (double f : {1.02, 1.25}) {
-    const double sigma = f * estimate + margin;
+  for (double f : {kUpperMargin, 1.25}) {
+    const double sigma = f * estimate;
     if (!(sigma + margin < 1)) break;
     factor = a;
     for (double& x : factor) x = -x;
     for (std::int64_t i = 0; i < n; ++i) factor[static_cast<std::size_t>(i + i * n)] += sigma;
-    // Success: sigma I - A_n + E is positive definite with ||E|| <= margin, so lambda_max <= sigma + margin.
     if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, factor.data(), ln) == 0) return sigma + margin;
   }
   return 1.0;
@@ -155,8 +136,12 @@ double certified_lambda_max(const std::vector<double>& a, std::int64_t n) {
 
 }  // namespace
 
+PrecondWorkspace allocate_precond_workspace(Backend& backend, std::int64_t n, std::int64_t batch) {
+  return {backend.allocate(n, 1, batch), backend.allocate(n, 1, batch)};
+}
+
 Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
-                                const PrecondSettings& s) {
+                                const PrecondSettings& s, PrecondWorkspace& ws) {
   check_precond_mode(s.mode, s.p);
   const std::int64_t n = a.rows, batch = a.batch;
   const auto nb = static_cast<std::size_t>(batch);
@@ -177,7 +162,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       if (!std::isfinite(x) || x <= 0)
         throw Error(std::string("precond ") + to_string(s.mode) + ": the scaling is not finite and positive (A has a "
                     "non-positive diagonal or row sum), so A is not positive definite");
-    out.d = backend.allocate(n, 1, batch);
+    out.d = ws.d;
     backend.upload(HostMat{d.data(), DType::f64, n, 1, n, batch, n, Layout::col_major}, out.d);
     backend.diag_scale(&out.d, a, &out.d);
   }
@@ -201,6 +186,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
         u = std::min(u, slots[kFrobenius][k]);
     }
     if (s.mode == Precond::aol) u = std::min(u, 1.0);  // ||D A D||_2 <= 1 for the AOL scaling
+    if (s.lambda_max_hint > 0 && !out.diagonal) u = std::min(u, s.lambda_max_hint + s.ridge);
     out.scale[k] = u;
   }
   std::vector<double> inv_scale(nb);
@@ -217,7 +203,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
     backend.scale(inv_scale, a);
   }
 
-  // Lower bound: Gershgorin (rigorous), else caller hints, else a Cholesky-certified bound.
+  // Lower bound: Gershgorin (rigorous), else caller hints, else a Cholesky-based estimate.
   auto needs_cholesky = [&](std::size_t k) {
     return !(slots[kGershLo][k] > 0) && !(s.lambda_min_hint > 0 && !out.diagonal) && !(s.kappa_hint > 1);
   };
@@ -234,11 +220,11 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   for (std::size_t k = 0; k < nb; ++k) any_cholesky = any_cholesky || needs_cholesky(k);
   if (any_cholesky) {
     // The cheap norms overestimate lambda_max (||A||_F by up to sqrt(n)), which costs steps. Where we pay
-    // for Cholesky anyway, tighten the upper end to a certified bound of lambda_max as well.
+    // for Cholesky anyway, tighten the upper end to a proven bound of lambda_max as well.
     download_stored();
     std::vector<double> tighten(nb, 1.0);
     for (std::size_t k = 0; k < nb; ++k)
-      if (needs_cholesky(k)) tighten[k] = certified_lambda_max(member(k), n);
+      if (needs_cholesky(k) && !(s.lambda_max_hint > 0)) tighten[k] = certified_lambda_max(member(k), n);
     if (std::any_of(tighten.begin(), tighten.end(), [](double t) { return t < 1; })) {
       std::vector<double> inv(nb);
       for (std::size_t k = 0; k < nb; ++k) {
@@ -265,9 +251,8 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       // lambda_max(A_n) >= max_i (A_n)_ii, so max diagonal / kappa bounds lambda_min from below if kappa holds.
       if (max_diag.empty()) {
         std::vector<double> diag(static_cast<std::size_t>(n * batch));
-        Mat dm = backend.allocate(n, 1, batch);
-        backend.extract_diagonal(a, dm);
-        backend.download(dm, HostMat{diag.data(), DType::f64, n, 1, n, batch, n, Layout::col_major});
+        backend.extract_diagonal(a, ws.diag);
+        backend.download(ws.diag, HostMat{diag.data(), DType::f64, n, 1, n, batch, n, Layout::col_major});
         max_diag.assign(nb, 0.0);
         for (std::size_t kk = 0; kk < nb; ++kk)
           max_diag[kk] = *std::max_element(diag.begin() + static_cast<std::ptrdiff_t>(kk * n),
@@ -276,8 +261,8 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       out.l0[k] = max_diag[k] / s.kappa_hint;
       source[k] = "kappa_hint";
     } else {
-      // A dense matrix usually defeats Gershgorin: certify a bound by Cholesky on the stored A_n.
-      const LowerBound lb = certified_lambda_min(member(k), n, s.l0_floor);
+      // A dense matrix usually defeats Gershgorin: estimate by Cholesky on the stored A_n.
+      const LowerBound lb = estimated_lambda_min(member(k), n);
       if (!lb.positive_definite) {
         out.not_positive_definite = true;
         out.failure = "the Cholesky factorisation of the normalised matrix (batch member " + std::to_string(k) +
@@ -285,8 +270,8 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
         return out;
       }
       out.l0[k] = lb.bound;
-      out.l0_rigorous[k] = lb.certified;
-      source[k] = "cholesky";
+      out.l0_rigorous[k] = false;
+      source[k] = "cholesky_estimate";
     }
     if (out.l0[k] < s.l0_floor) {
       // Below the tables' smallest edge: start from that edge (guard G1 keeps such eigenvalues moving up)
@@ -299,7 +284,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   }
   if (below_floor)
     out.notes.push_back("the lower bound of A_n is below the tables' smallest bucket edge; the iteration starts "
-                        "from that edge and the tracked interval is not certified until a later check confirms it");
+                        "from that edge, so the interval model does not cover the smallest eigenvalues");
   const auto worst = static_cast<std::size_t>(std::min_element(out.l0.begin(), out.l0.end()) - out.l0.begin());
   out.l0_source = source[worst];
 

@@ -17,8 +17,16 @@ struct PrecondSettings {
   double l_target = 0;
   double lambda_min_hint = 0;
   double kappa_hint = 0;
+  double lambda_max_hint = 0;
   double l0_floor = 1e-12;  // never start below this (the smallest bucket edge)
 };
+
+// Backend memory preconditioning writes into, allocated once by the caller (a plan) for n x n x batch.
+struct PrecondWorkspace {
+  Mat d;     // n x 1 x batch: the diagonal scaling (diagonal modes)
+  Mat diag;  // n x 1 x batch: the diagonal of A_n (kappa_hint)
+};
+PrecondWorkspace allocate_precond_workspace(Backend& backend, std::int64_t n, std::int64_t batch);
 
 struct Preconditioned {
   // A_n = D (A + ridge I) D / scale + shift-related renormalisation, with spectrum in [l0, 1]:
@@ -29,7 +37,7 @@ struct Preconditioned {
   Mat d;                      // n x 1 x batch when diagonal
   std::vector<double> l0;     // per member
   std::vector<bool> l0_rigorous;
-  std::string l0_source;      // of the worst member: gershgorin | lambda_min_hint | kappa_hint | cholesky
+  std::string l0_source;      // of the worst member: gershgorin | lambda_min_hint | kappa_hint | cholesky_estimate
   // Set when the Cholesky factorisation of A_n failed: A is not numerically positive definite.
   bool not_positive_definite = false;
   std::string failure;
@@ -40,9 +48,11 @@ struct Preconditioned {
 void check_precond_mode(Precond mode, int p);
 
 // Transforms `a` (the backend copy of A) into A_n in place. `host_a` holds the same matrices in double,
-// column-major, n x n per member (the validation copy); diagonal scalings are computed from it.
+// column-major, n x n per member; only the diagonal modes read it (and may pass an empty vector
+// otherwise). The lower end without Gershgorin or hints is an estimate (inverse iteration with a
+// Cholesky factor of A_n), not a proof: the verified certificate of the result is what certifies.
 Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
-                                const PrecondSettings& settings);
+                                const PrecondSettings& settings, PrecondWorkspace& workspace);
 
 
 }  // namespace pe::detail

@@ -12,13 +12,17 @@ std::string to_json(const Report& r) {
     json ivs = json::array(), rig = json::array();
     for (const auto& iv : s.interval) ivs.push_back(interval(iv));
     for (const auto& iv : s.rigorous) rig.push_back(interval(iv));
-    steps.push_back({{"step", s.step}, {"gemms", s.gemms}, {"interval", ivs}, {"bucket_l_edge", s.bucket_l_edge},
-                     {"rigorous", rig}});
+    steps.push_back({{"step", s.step}, {"degree", s.degree}, {"precision", s.precision}, {"gemms", s.gemms},
+                     {"interval", ivs}, {"bucket_l_edge", s.bucket_l_edge}, {"rigorous", rig}});
   }
-  json j = {{"steps", r.steps},
+  json j = {{"status", to_string(r.status)},
+            {"steps", r.steps},
             {"gemms", r.gemms},
             {"degree", r.degree},
+            {"verified_eps", r.verified_eps ? json(*r.verified_eps) : json(nullptr)},
+            {"model_eps", r.model_eps},
             {"final_eps", r.final_eps},
+            {"floor_eps", r.floor_eps},
             {"estimated_residual", r.estimated_residual},
             {"certified", r.certified},
             {"target_reached", r.target_reached},
@@ -37,6 +41,7 @@ std::string to_json(const Report& r) {
             {"fallback", r.fallback},
             {"fallback_reason", r.fallback_reason},
             {"seconds", r.seconds},
+            {"verify_seconds", r.verify_seconds},
             {"notes", r.notes}};
   return j.dump();
 }

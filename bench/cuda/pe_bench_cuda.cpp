@@ -5,8 +5,8 @@
 // batch of equally sized blocks (Shampoo-style) in one call, in blocks per second.
 //
 // Times are wall-clock medians with the stream synchronised at the end, so they include every host
-// decision and the one scalar fetch per step. "ours" = what pe::inverse_root runs after validation:
-// copy A, precondition (scale, lower bound), the interval-tracked iteration. Every number goes to a JSON
+// decision and fetch. "plan" = RootPlan::execute on device views (validation, preconditioning, the
+// interval-tracked iteration, the verification); "oneshot" = pe::inverse_root (the plan made per call). Every number goes to a JSON
 // file, rewritten after each case (temp file + rename), so a run that is cut short keeps what it measured.
 #include <cuda_runtime_api.h>
 #include <cusolverDn.h>
@@ -27,8 +27,7 @@
 #include "baselines.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_check.hpp"
-#include "iteration.hpp"
-#include "precondition.hpp"
+#include "pe/pe.hpp"
 #include "reference.hpp"
 #include "schedules.hpp"
 
@@ -58,6 +57,7 @@ struct Settings {
   std::int64_t batch_blocks = 64;
   std::int64_t batch_n = 1024;
   bool skip_batched = false;
+  bool verify = true;
   std::string json_path = "pe_bench_cuda.json";
 };
 
@@ -142,55 +142,38 @@ std::vector<double> make_spd(std::int64_t n, std::int64_t batch, double kappa, s
   return out;
 }
 
-const pe::detail::OwnedBucketTable& table_for(int p, pe::DType storage, double l0, double target) {
-  const pe::detail::ScheduleSet& set = pe::detail::compiled_schedules();
-  const int degree = pe::detail::choose_degree(set, p, storage, l0, target, pe::kDefaultStepLimit, 1 << 30, false);
-  return *set.find(p, degree);
-}
-
 struct OursResult {
-  pe::detail::IterationResult it;
-  double precond_ms = 0, iterate_ms = 0, total_ms = 0;
+  pe::Report it;
+  double plan_ms = 0;     // RootPlan::execute on device views (plan made once, outside the timing)
+  double oneshot_ms = 0;  // pe::inverse_root: plan, execute, destroy per call
+  double verify_ms = 0;   // of plan_ms: the verification
   std::vector<double> x;  // first member, double, for the accuracy column
 };
 
-// What pe::inverse_root runs after validation, on a backend that lives across calls.
-OursResult run_ours(Backend& be, const Mat& a0, std::vector<double>& host_a, int p, double kappa, double target,
-                    int repeats) {
+// Ours through the public API on device views (A in the storage dtype, column-major), on the default stream.
+OursResult run_ours(Backend& be, const Mat& a0, int p, double kappa, double target, int repeats, bool verify) {
   const std::int64_t n = a0.rows, batch = a0.batch;
-  Mat am = be.allocate(n, n, batch), x = be.allocate(n, n, batch), z;
-  pe::detail::PrecondSettings ps;
-  ps.mode = pe::Precond::frobenius;
-  ps.p = p;
-  ps.lambda_min_hint = 1.0 / kappa;  // the spectrum is [1/kappa, 1]; Newton gets the same knowledge
-  const double l0_guess = 1.0 / kappa;
-  const pe::detail::OwnedBucketTable& table = table_for(p, be.storage(), l0_guess, target);
-  ps.l0_floor = table.entries.front().l_edge;
-  pe::detail::IterationSettings s;
-  s.p = p;
-  s.target = target;
+  Mat x = be.allocate(n, n, batch);
+  pe::Options o;
+  o.p = p;
+  o.target = target;
+  o.device = pe::Device::cuda;
+  o.storage_from_input = true;
+  o.compute = be.compute();
+  o.lambda_min_hint = 1.0 / kappa;  // the spectrum is [1/kappa, 1]; Newton gets the same knowledge
+  o.lambda_max_hint = 1.0;
+  o.verify = verify;
+  const pe::Matrix av{a0.data, n, n, n, be.storage(), pe::Layout::col_major, batch, n * n, pe::Device::cuda};
+  const pe::MutableMatrix xv{x.data, n, n, n, be.storage(), pe::Layout::col_major, batch, n * n, pe::Device::cuda};
   OursResult out;
-  std::vector<double> precond, iterate, total;
-  for (int r = 0; r <= repeats; ++r) {  // r = 0: warm-up
-    sync();
-    const auto t0 = Clock::now();
-    be.copy(a0, am);
-    const pe::detail::Preconditioned pre = pe::detail::precondition_spd(be, am, host_a, ps);
-    std::vector<double> final_factor(pre.scale.size());
-    for (std::size_t k = 0; k < final_factor.size(); ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / p);
-    sync();
-    const auto t1 = Clock::now();
-    out.it = pe::detail::run_coupled(be, am, table, pre.l0, pre.l0_rigorous, final_factor, s, x, z);
-    sync();
-    const auto t2 = Clock::now();
-    if (r == 0) continue;
-    precond.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    iterate.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
-    total.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
-  }
-  out.precond_ms = median(precond);
-  out.iterate_ms = median(iterate);
-  out.total_ms = median(total);
+  pe::RootPlan plan(pe::describe(av), o);
+  std::vector<double> verify_ms;
+  out.plan_ms = time_ms(repeats, [&] {
+    out.it = plan.execute(av, xv);
+    verify_ms.push_back(1e3 * out.it.verify_seconds);
+  });
+  out.verify_ms = median(verify_ms);
+  out.oneshot_ms = time_ms(repeats, [&] { pe::inverse_root(av, xv, o); });
   Mat first = x;
   first.batch = 1;
   out.x.resize(static_cast<std::size_t>(n * n));
@@ -345,9 +328,9 @@ void run(const Settings& s) {
   std::printf("device %s, kappa %.0e (bf16/f16: %.0e), medians of %d (%d from n = %lld) runs, ms\n",
               device_name().c_str(), s.kappa, s.kappa_half, s.repeats, s.repeats_large,
               static_cast<long long>(s.large_from));
-  std::printf("%6s %2s %5s %6s | %5s %5s %9s | %9s %9s %9s | %9s %6s | %9s %5s %9s | %9s %9s | %8s %8s\n", "n", "p",
-              "dtype", "kappa", "steps", "gemms", "bound", "ours", "precond", "iterate", "floor", "ratio", "newton",
-              "its", "err_newt", "syevd32", "syevd64", "err_ours", "err_s32");
+  std::printf("%6s %2s %5s %6s | %5s %5s %9s %9s | %9s %9s %9s | %9s %6s | %9s %5s %9s | %9s %9s | %8s %8s\n", "n",
+              "p", "dtype", "kappa", "steps", "gemms", "model", "verified", "plan", "oneshot", "verify", "floor",
+              "ratio", "newton", "its", "err_newt", "syevd32", "syevd64", "err_ours", "err_s32");
   // The dtypes grouped by the condition number their test matrix gets.
   std::vector<std::pair<double, std::vector<std::string>>> groups;
   for (const std::string& name : s.dtypes) {
@@ -380,23 +363,26 @@ void run(const Settings& s) {
           auto be = pe::detail::make_cuda_backend(spec.storage, spec.compute, nullptr);
           Mat a0 = be->allocate(n, n, 1);
           be->upload(host_view(host_a, n, n, 1), a0);
-          const OursResult ours = run_ours(*be, a0, host_a, p, kappa, target, repeats);
+          const OursResult ours = run_ours(*be, a0, p, kappa, target, repeats, s.verify);
           const double floor = gemm_floor_ms(*be, a0, ours.it.gemms, repeats);
           const NewtonResult newton = run_newton(*be, a0, p, kappa, target, repeats);
           const double err_ours = pe::reference::relative_error(ours.x, exact);
           const double err_newton = pe::reference::relative_error(newton.x, exact);
-          std::printf("%6lld %2d %5s %6.0e | %5d %5d %9.2e | %9.2f %9.2f %9.2f | %9.2f %6.2f | %9.2f %5d %9.2e | %9.1f "
-                      "%9.1f | %8.1e %8.1e%s\n",
+          std::printf("%6lld %2d %5s %6.0e | %5d %5d %9.2e %9.2e | %9.2f %9.2f %9.2f | %9.2f %6.2f | %9.2f %5d %9.2e | "
+                      "%9.1f %9.1f | %8.1e %8.1e%s\n",
                       static_cast<long long>(n), p, name.c_str(), kappa, ours.it.steps, ours.it.gemms,
-                      ours.it.final_eps, ours.total_ms, ours.precond_ms, ours.iterate_ms, floor,
-                      ours.total_ms / floor, newton.ms, newton.iterations, err_newton, syevd32, syevd64, err_ours,
-                      err_syevd32, ours.it.diverged ? "  DIVERGED (the API would fall back to syevd)" : "");
+                      ours.it.model_eps, ours.it.verified_eps.value_or(NAN), ours.plan_ms, ours.oneshot_ms,
+                      ours.verify_ms, floor, (ours.plan_ms - ours.verify_ms) / floor, newton.ms, newton.iterations,
+                      err_newton, syevd32, syevd64, err_ours, err_syevd32,
+                      ours.it.fallback ? "  FALLBACK (exact root)" : "");
           std::fflush(stdout);
           doc["single"].push_back({{"n", n}, {"p", p}, {"dtype", name}, {"kappa", kappa}, {"target", target},
                                    {"repeats", repeats}, {"steps", ours.it.steps}, {"gemms", ours.it.gemms},
-                                   {"tracked_bound", ours.it.final_eps}, {"certified", ours.it.certified},
-                                   {"diverged", ours.it.diverged}, {"ours_ms", ours.total_ms},
-                                   {"precond_ms", ours.precond_ms}, {"iterate_ms", ours.iterate_ms},
+                                   {"model_eps", ours.it.model_eps}, {"certified", ours.it.certified},
+                                   {"verified_eps", ours.it.verified_eps ? json(*ours.it.verified_eps) : json(nullptr)},
+                                   {"fallback", ours.it.fallback}, {"ours_plan_ms", ours.plan_ms},
+                                   {"ours_oneshot_ms", ours.oneshot_ms}, {"verify_ms", ours.verify_ms},
+                                   {"plan_over_gemm_floor", (ours.plan_ms - ours.verify_ms) / floor},
                                    {"gemm_floor_ms", floor}, {"newton_ms", newton.ms},
                                    {"newton_iterations", newton.iterations}, {"newton_gemms", newton.gemms},
                                    {"syevd_f32_ms", syevd32}, {"syevd_f64_ms", syevd64},
@@ -422,7 +408,7 @@ void run(const Settings& s) {
         auto be = pe::detail::make_cuda_backend(spec.storage, spec.compute, nullptr);
         Mat a0 = be->allocate(n, n, blocks);
         be->upload(host_view(host_a, n, n, blocks), a0);
-        const OursResult batched = run_ours(*be, a0, host_a, p, kappa, target, s.repeats_large);
+        const OursResult batched = run_ours(*be, a0, p, kappa, target, s.repeats_large, s.verify);
         // One call per block (what a caller without batching would do), timed on the first block.
         double one_by_one = 0;
         {
@@ -430,19 +416,21 @@ void run(const Settings& s) {
           Mat single = single_be->allocate(n, n, 1);
           std::vector<double> block(host_a.begin(), host_a.begin() + n * n);
           single_be->upload(host_view(block, n, n, 1), single);
-          one_by_one = blocks * run_ours(*single_be, single, block, p, kappa, target, s.repeats_large).total_ms;
+          one_by_one = blocks * run_ours(*single_be, single, p, kappa, target, s.repeats_large, s.verify).plan_ms;
         }
         const double floor = gemm_floor_ms(*be, a0, batched.it.gemms, s.repeats_large);
         std::printf("%2d %5s %6.0e | %5d %5d | %7.0f (%6.1f) | %7.0f (%6.1f) | %7.0f (%6.1f)%s\n", p, name.c_str(),
-                    kappa, batched.it.steps, batched.it.gemms, 1e3 * blocks / batched.total_ms, batched.total_ms,
+                    kappa, batched.it.steps, batched.it.gemms, 1e3 * blocks / batched.plan_ms, batched.plan_ms,
                     1e3 * blocks / one_by_one, one_by_one, 1e3 * blocks / floor, floor,
-                    batched.it.diverged ? "  DIVERGED" : "");
+                    batched.it.fallback ? "  FALLBACK" : "");
         std::fflush(stdout);
         doc["batched"].push_back({{"n", n}, {"blocks", blocks}, {"p", p}, {"dtype", name}, {"kappa", kappa},
                                   {"target", target}, {"steps", batched.it.steps}, {"gemms", batched.it.gemms},
-                                  {"tracked_bound", batched.it.final_eps}, {"diverged", batched.it.diverged},
-                                  {"ours_batched_ms", batched.total_ms}, {"ours_one_by_one_ms", one_by_one},
-                                  {"gemm_floor_ms", floor}, {"blocks_per_s", 1e3 * blocks / batched.total_ms}});
+                                  {"model_eps", batched.it.model_eps}, {"fallback", batched.it.fallback},
+                                  {"verified_eps", batched.it.verified_eps ? json(*batched.it.verified_eps) : json(nullptr)},
+                                  {"ours_batched_ms", batched.plan_ms}, {"verify_ms", batched.verify_ms},
+                                  {"ours_one_by_one_ms", one_by_one}, {"gemm_floor_ms", floor},
+                                  {"blocks_per_s", 1e3 * blocks / batched.plan_ms}});
         write_json_atomically(doc, s.json_path);
       }
   }
@@ -467,6 +455,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-blocks", s.batch_blocks, "blocks in the batched case")->check(CLI::Range(1, 4096));
   app.add_option("--batch-n", s.batch_n, "block size in the batched case")->check(CLI::Range(16, 8192));
   app.add_flag("--skip-batched", s.skip_batched, "only the single-matrix table");
+  app.add_flag("--verify,!--no-verify", s.verify, "certify every root (on by default; its time is the verify column)");
   app.add_option("--json", s.json_path, "output JSON file");
   CLI11_PARSE(app, argc, argv);
   try {

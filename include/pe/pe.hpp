@@ -1,8 +1,14 @@
 // The public API: inverse p-th roots X ~ A^{-1/p} and applies Z ~ A^{-1/p} B of symmetric positive
-// definite A, by interval-tracked coupled polynomial steps driven by certified schedule tables.
+// definite A, by interval-tracked coupled polynomial steps driven by certified schedule tables, with a
+// verified certificate of the returned X (docs/certificate.md).
 //
 //   pe::Options opt;  opt.p = 4;  opt.target = 1e-3;
 //   pe::Report r = pe::inverse_root(pe::Matrix{a, n, n, n}, pe::MutableMatrix{x, n, n, n}, opt);
+//
+// Callers that repeat the same shapes (every optimizer step) make a plan once and execute it many times:
+//
+//   pe::RootPlan plan(pe::MatrixDesc{n, n, 1, pe::DType::f32}, opt);   // backend, workspace, tables
+//   for (...) pe::Report r = plan.execute(a_view, x_view);             // no allocation, no table load
 //
 // Views never own memory. A host view (Device::cpu) of dtype f32 or f64 is converted to the iteration's
 // storage dtype (Options::storage, default: the dtype of A) and works with either Options::device (a CUDA
@@ -11,6 +17,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +66,13 @@ enum class ApplyMode { automatic, materialize, direct };
 
 enum class ScheduleSource { compiled, json_file };
 
+// When the exact root (eigendecomposition in double) replaces the iteration's result:
+//   never:        report what happened, return the iteration's X (a diverged iteration is then an error);
+//   on_failure:   when the iteration diverges, or A is not positive definite enough to iterate on;
+//   on_unverified: also when the verified bound of the returned X misses the target by more than
+//                 Options::fallback_factor (or could not be proven at all).
+enum class Fallback { never, on_failure, on_unverified };
+
 struct StepEvent;  // see below
 
 struct Options {
@@ -74,6 +89,7 @@ struct Options {
   // copy: about three n^3/3 factorisations, so GPU callers who know their spectrum should pass a hint).
   double lambda_min_hint = 0;      // caller's lower bound of lambda_min(A) (> 0 to use)
   double kappa_hint = 0;           // caller's estimate of cond(A) (> 1 to use)
+  double lambda_max_hint = 0;      // caller's upper bound of lambda_max(A) (> 0 to use; spares a norm pass)
   ApplyMode mode = ApplyMode::automatic;
   int reuse_count = 1;             // how many times the caller will apply the same A (biases toward materialize)
   int symmetrize_every = 1;        // symmetrise the residual every k steps (0: never)
@@ -86,11 +102,26 @@ struct Options {
   ComputeMode compute = ComputeMode::native;
   DType storage = DType::f32;      // iteration dtype; used only when storage_from_input is false
   bool storage_from_input = true;  // iterate in A's dtype
+  // Certify the returned root (roots and materialised applies): a proven upper bound of
+  // max_i |lambda_i(X^p A) - 1| for the X actually returned, rounding included (docs/certificate.md).
+  // Off: the Report carries only the interval model's bound and certified is false.
+  bool verify = true;
+  Fallback fallback = Fallback::on_failure;
+  double fallback_factor = 10;     // on_unverified: fall back when verified_eps > fallback_factor * target
   // Test and diagnostics hook, called after every step with host copies (slow; leave empty normally).
   std::function<void(StepEvent&)> on_step;
 };
 
 inline constexpr int kDefaultStepLimit = 60;
+
+// How an execution ended, numerically (errors in the input are pe::Error, never a status).
+enum class Status {
+  ok,                     // the iteration ran its planned steps (see target_reached for the bound)
+  fallback,               // the exact root replaced the iteration's result (fallback_reason says why)
+  diverged,               // the iteration diverged and no fallback was allowed: X is not usable
+  not_positive_definite,  // A is not numerically positive definite in the storage dtype
+};
+const char* to_string(Status status);
 
 struct Interval {
   double lo = 0;
@@ -100,35 +131,46 @@ struct Interval {
 // What one step did (per batch member where it says so).
 struct StepRecord {
   int step = 0;
+  int degree = 0;                         // of this step's polynomial q
+  std::string precision;                  // arithmetic the step ran in (f64, f32, ...)
   int gemms = 0;                          // cumulative GEMM calls after this step
   std::vector<Interval> interval;         // tracked interval of the normalised residual after the step
   std::vector<double> bucket_l_edge;      // bucket used
-  std::vector<Interval> rigorous;         // Gershgorin enclosure of the residual (empty after the last step)
+  std::vector<Interval> rigorous;         // Gershgorin enclosure of the residual (empty when not formed)
 };
 
 struct Report {
+  Status status = Status::ok;
   int steps = 0;
   int gemms = 0;
-  int degree = 0;
+  int degree = 0;                         // of the main table (the steps' own degrees are in intervals[])
   std::vector<StepRecord> intervals;      // one record per step
-  double final_eps = 0;                   // tracked bound of ||X^p A - I||_2 (max over members)
-  double estimated_residual = 0;          // ||Y - I||_inf of the last residual formed (before the final step)
-  bool certified = false;                 // tracked interval backed by rigorous bounds for every member
+  // The certificate. verified_eps: a proven upper bound of max_i |lambda_i(X^p A) - 1| for the returned X
+  // and the matrix it is the root of (A, or A + ridge I / the l_target shift when matrix_changed), worst
+  // batch member, rounding included; empty when verification was off, not applicable (direct applies),
+  // or failed to prove a bound (notes say why). certified is true exactly when verified_eps holds a value.
+  std::optional<double> verified_eps;
+  double model_eps = 0;                   // the interval model's bound (exact arithmetic; a planning figure)
+  double final_eps = 0;                   // deprecated alias of model_eps (kept for one release)
+  double floor_eps = 0;                   // the bound the storage dtype can reach for this A (estimate)
+  double estimated_residual = 0;          // ||Y - I|| proxy of the last residual formed (before the final step)
+  bool certified = false;
+  bool target_reached = false;            // verified_eps <= target when verified, else model_eps <= target
   std::string precond;                    // mode used
   std::vector<double> scale;              // u: upper bound the (scaled) matrix was divided by, per member
   std::vector<double> l0;                 // starting lower bound, per member
-  std::string l0_source;                  // gershgorin | lambda_min_hint | kappa_hint | cholesky (worst member)
+  std::string l0_source;                  // gershgorin | lambda_min_hint | kappa_hint | cholesky_estimate (worst member)
   double ridge = 0;
   std::vector<double> shift;              // l_target diagonal shift (in units of A), per member
   bool matrix_changed = false;            // ridge or shift made the root that of a modified A
   std::string mode;                       // root | materialize | direct
-  std::string storage;                    // f32 | f64
+  std::string storage;                    // f32 | f64 | bf16 | f16
   std::string backend;                    // cpu | cuda
   std::string schedules;                  // compiled | file path
   bool fallback = false;
   std::string fallback_reason;
-  bool target_reached = false;
   double seconds = 0;
+  double verify_seconds = 0;              // of which: the verification
   std::vector<std::string> notes;
 };
 
@@ -145,7 +187,62 @@ struct StepEvent {
   bool write_back_y = false;              // set to true after editing y to feed it back (fault injection)
 };
 
-// X <- A^{-1/p} for symmetric positive definite A (every batch member).
+// What a plan is made for: the shape of A (or of B), its dtype and device. Layout, leading dimension and
+// batch stride may differ from one execute to the next; rows, cols, batch, dtype and device may not.
+struct MatrixDesc {
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  std::int64_t batch = 1;
+  DType dtype = DType::f64;
+  Device device = Device::cpu;
+};
+MatrixDesc describe(const Matrix& m);
+
+namespace detail {
+class RootEngine;
+}
+
+// A plan for X <- A^{-1/p}: made once for (shape, batch, dtype, options, device, stream), it holds the
+// backend with its handles and workspace, the schedule tables and the verifier; execute() then allocates
+// nothing (on the GPU: no cudaMalloc) and loads no tables. Thread safety: one plan must not execute on two
+// threads at once; distinct plans are independent and may run concurrently (they share only the immutable
+// compiled tables).
+class RootPlan {
+ public:
+  RootPlan(const MatrixDesc& a, const Options& options);
+  ~RootPlan();
+  RootPlan(RootPlan&&) noexcept;
+  RootPlan& operator=(RootPlan&&) noexcept;
+  RootPlan(const RootPlan&) = delete;
+  RootPlan& operator=(const RootPlan&) = delete;
+
+  Report execute(const Matrix& a, MutableMatrix x);
+  const Options& options() const;
+  const MatrixDesc& shape() const;
+
+ private:
+  std::unique_ptr<detail::RootEngine> engine_;
+};
+
+// A plan for Z <- A^{-1/p} B (A: n x n, B: n x k), choosing materialise or direct once at plan time.
+class ApplyPlan {
+ public:
+  ApplyPlan(const MatrixDesc& a, const MatrixDesc& b, const Options& options);
+  ~ApplyPlan();
+  ApplyPlan(ApplyPlan&&) noexcept;
+  ApplyPlan& operator=(ApplyPlan&&) noexcept;
+  ApplyPlan(const ApplyPlan&) = delete;
+  ApplyPlan& operator=(const ApplyPlan&) = delete;
+
+  Report execute(const Matrix& a, const Matrix& b, MutableMatrix z);
+  const Options& options() const;
+  bool direct() const;  // the mode chosen at plan time
+
+ private:
+  std::unique_ptr<detail::RootEngine> engine_;
+};
+
+// X <- A^{-1/p} for symmetric positive definite A (every batch member): plan, execute once.
 Report inverse_root(const Matrix& a, MutableMatrix x, const Options& options);
 
 // Z <- A^{-1/p} B for symmetric positive definite A (n x n) and B (n x k).
@@ -157,5 +254,7 @@ std::string to_json(const Report& report);
 // Parses a precondition mode name (none, frobenius, jacobi, ruiz, aol); throws pe::Error otherwise.
 Precond parse_precond(const std::string& name);
 const char* to_string(Precond mode);
+Fallback parse_fallback(const std::string& name);  // never | on_failure | on_unverified
+const char* to_string(Fallback fallback);
 
 }  // namespace pe

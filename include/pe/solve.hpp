@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,7 @@ struct SolveOptions {
 };
 
 struct SolveReport {
+  Status status = Status::ok;     // fallback when the LU fallback's X is returned
   std::string method;             // where X comes from: spd | polar | lu (the fallback's X) | none (B = 0)
   std::string structure;          // symmetric | general (what was detected or forced)
   int gemms = 0;                  // every GEMM call, iteration included (the fallback's LU is not a GEMM)
@@ -74,8 +76,12 @@ struct SolveReport {
   int corrections = 0;
   std::vector<double> residuals;  // fast path: relative residual of X0, then after each correction
   std::vector<double> predicted;  // eps^(c+1) for the same points (interval model, exact arithmetic)
-  double residual = 0;            // final relative residual (after the fallback if it ran)
-  bool target_reached = false;
+  double residual = 0;            // final relative residual (after the fallback if it ran), as computed
+  // A proven upper bound of ||B - A X||_F / ||B||_F for the returned X, the rounding of forming the
+  // residual included (docs/certificate.md); certified is true exactly when it holds a value.
+  std::optional<double> verified_residual;
+  bool certified = false;
+  bool target_reached = false;    // verified_residual <= target
   int polar_steps = 0;
   double polar_bound = 0;         // tracked bound of |1 - sigma^2(U)|
   bool polar_certified = false;   // polar interval backed by a Gershgorin enclosure
@@ -88,7 +94,30 @@ struct SolveReport {
   std::vector<std::string> notes;
 };
 
-// X <- A^{-1} B. A: n x n, B and X: n x k (f32 or f64 views; batch 1).
+namespace detail {
+class SolveEngine;
+class GramEngine;
+}
+
+// A plan for A X = B (A: n x n, B: n x k, batch 1): backend, workspace, tables and the inner engines made
+// once; execute() allocates nothing. Thread safety as RootPlan.
+class SolvePlan {
+ public:
+  SolvePlan(const MatrixDesc& a, const MatrixDesc& b, const SolveOptions& options);
+  ~SolvePlan();
+  SolvePlan(SolvePlan&&) noexcept;
+  SolvePlan& operator=(SolvePlan&&) noexcept;
+  SolvePlan(const SolvePlan&) = delete;
+  SolvePlan& operator=(const SolvePlan&) = delete;
+
+  SolveReport execute(const Matrix& a, const Matrix& b, MutableMatrix x);
+  const SolveOptions& options() const;
+
+ private:
+  std::unique_ptr<detail::SolveEngine> engine_;
+};
+
+// X <- A^{-1} B. A: n x n, B and X: n x k (f32 or f64 views; batch 1): plan, execute once.
 SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const SolveOptions& options);
 
 std::string to_json(const SolveReport& report);
@@ -158,6 +187,7 @@ struct GramOptions {
   std::uint64_t version = 0;   // caller's version token of G's contents (part of the cache key)
   double lambda_min_hint = 0;  // of A (lambda included)
   double kappa_hint = 0;
+  bool verify = true;          // certify materialised roots (of the Gram as formed, lambda included)
   ScheduleSource schedule_source = ScheduleSource::compiled;
   std::string schedule_file;
   Device device = Device::cpu;
@@ -176,8 +206,27 @@ struct GramReport {
   std::vector<std::string> notes;
 };
 
+// A plan for Gram applies of one shape (G: m x n, B: n x k or C: m x k): the backend, the workspace and the
+// root engine are made once; a cache (options.cache) keeps formed Grams and roots across executes. With a
+// cache hit, execute() allocates nothing. Thread safety as RootPlan (and the cache is per thread).
+class GramPlan {
+ public:
+  GramPlan(const MatrixDesc& g, const MatrixDesc& b, const GramOptions& options);
+  ~GramPlan();
+  GramPlan(GramPlan&&) noexcept;
+  GramPlan& operator=(GramPlan&&) noexcept;
+  GramPlan(const GramPlan&) = delete;
+  GramPlan& operator=(const GramPlan&) = delete;
+
+  GramReport execute(const Matrix& g, const Matrix& b, MutableMatrix z);
+  const GramOptions& options() const;
+
+ private:
+  std::unique_ptr<detail::GramEngine> engine_;
+};
+
 // See above: Z = (G^T G + lambda I)^{-1/p} B (rhs plain, B n x k, Z n x k) or
-// Z = (G^T G + lambda I)^{-1/p} G^T C (rhs range, C m x k, Z n x k).
+// Z = (G^T G + lambda I)^{-1/p} G^T C (rhs range, C m x k, Z n x k). Plan, execute once.
 GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const GramOptions& options);
 
 std::string to_json(const GramReport& report);

@@ -11,6 +11,7 @@
 
 #include "backend_factory.hpp"
 #include "common.hpp"
+#include "engine/root_engine.hpp"
 #include "pe/solve.hpp"
 #include "lanczos.hpp"
 #include "view_checks.hpp"
@@ -107,7 +108,7 @@ struct GramCacheAccess {
 
 namespace {
 
-void check_options(const GramOptions& o) {
+void check_gram_options(const GramOptions& o) {
   if (o.p < 1 || o.p > 64) throw Error("options.p = " + std::to_string(o.p) + ": expected an integer in [1, 64]");
   if (!(o.lambda >= 0) || !std::isfinite(o.lambda))
     throw Error("options.lambda = " + format_number(o.lambda) + ": expected a finite value >= 0");
@@ -120,22 +121,22 @@ void check_options(const GramOptions& o) {
 // Jacobi (column norms of G) is exact only for p = 1; roots use a scalar normalisation.
 Precond scaling_for(int p) { return p == 1 ? Precond::jacobi : Precond::frobenius; }
 
-Options root_options(const GramOptions& o, int budget) {
+Options root_options(const GramOptions& o) {
   Options io;
   io.p = o.p;
   io.target = o.target;
-  io.max_gemms = budget;
+  io.max_gemms = 0;  // per run (the call's budget minus the Gram and the right-hand side products)
   io.degree = o.degree;
   io.precond = scaling_for(o.p);
   io.ridge = o.lambda;
   io.lambda_min_hint = o.lambda_min_hint;
   io.kappa_hint = o.kappa_hint;
+  io.verify = o.verify;
   io.schedule_source = o.schedule_source;
   io.schedule_file = o.schedule_file;
   io.device = o.device;
   io.stream = o.stream;
   io.compute = o.compute;
-  io.storage_from_input = true;
   return io;
 }
 
@@ -145,7 +146,8 @@ Options root_options(const GramOptions& o, int budget) {
 // return noise. Costs at most kLanczosSteps products with a vector (O(d^2) each).
 constexpr int kLanczosSteps = 80;
 
-void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool dual, std::int64_t other) {
+void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool dual, std::int64_t other,
+                        detail::solve::LanczosWorkspace& lanczos) {
   if (o.lambda > 0) return;
   const std::int64_t d = gram.rows;
   const std::string what = std::string("g: the Gram ") + (dual ? "G G^T" : "G^T G") + " (" + std::to_string(d) +
@@ -160,7 +162,7 @@ void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool
   const double unit = be.storage() == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
                                                  : std::numeric_limits<double>::epsilon() / 2;
   const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit * norm;
-  const double ritz = detail::solve::smallest_ritz_value(be, gram, kLanczosSteps, threshold);
+  const double ritz = detail::solve::smallest_ritz_value(be, gram, kLanczosSteps, threshold, lanczos);
   if (ritz <= threshold)
     throw Error(what + " is numerically singular (smallest eigenvalue <= " + format_number(std::max(ritz, 0.0) / norm) +
                 " of its norm, below the rounding level " + format_number(threshold / norm) + " of " + to_string(be.storage()) +
@@ -169,36 +171,88 @@ void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool
 
 }  // namespace
 
-GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const GramOptions& o) {
+namespace detail {
+
+class GramEngine {
+ public:
+  GramEngine(const MatrixDesc& g, const MatrixDesc& b, const GramOptions& o);
+  GramReport execute(const Matrix& g, const Matrix& b, MutableMatrix z);
+  const GramOptions& options() const { return o_; }
+
+ private:
+  GramOptions o_;
+  std::int64_t m_ = 0, n_ = 0, k_ = 0, d_ = 0;
+  bool range_ = false, dual_ = false;
+  DType storage_ = DType::f64;
+  std::unique_ptr<Backend> be_;
+  Mat g_, gram_, bm_, w_, out_, zn_;
+  detail::solve::LanczosWorkspace lanczos_;
+  std::unique_ptr<RootEngine> root_;   // cache: the materialised root of the Gram
+  std::unique_ptr<RootEngine> apply_;  // no cache: the apply to W (direct or materialised by the shapes)
+};
+
+GramEngine::GramEngine(const MatrixDesc& g, const MatrixDesc& b, const GramOptions& o) : o_(o) {
+  check_gram_options(o);
+  if (g.rows < 1 || g.cols < 1)
+    throw Error("g: shape " + std::to_string(g.rows) + " x " + std::to_string(g.cols) + " must be at least 1 x 1");
+  if (b.rows < 1 || b.cols < 1)
+    throw Error("b: shape " + std::to_string(b.rows) + " x " + std::to_string(b.cols) + " must be at least 1 x 1");
+  if (g.batch != 1 || b.batch != 1)
+    throw Error("g, b: batch counts " + std::to_string(g.batch) + ", " + std::to_string(b.batch) +
+                ": solves and Gram applies take one matrix (batch 1)");
+  m_ = g.rows;
+  n_ = g.cols;
+  k_ = b.cols;
+  range_ = o.rhs == GramRhs::range;
+  if (b.rows != (range_ ? m_ : n_))
+    throw Error("b: has " + std::to_string(b.rows) + " rows, expected " + std::to_string(range_ ? m_ : n_) +
+                (range_ ? " (g's rows: rhs range takes C with Z = A^{-1/p} G^T C)" : " (g's columns: A = G^T G)"));
+  dual_ = range_ && (o.side == GramSide::dual || (o.side == GramSide::automatic && m_ < n_));
+  d_ = dual_ ? m_ : n_;
+  storage_ = o.storage_from_input ? g.dtype : o.storage;
+  be_ = make_backend(o.device, storage_, o.compute, o.stream);
+  g_ = be_->allocate(m_, n_, 1);
+  gram_ = be_->allocate(d_, d_, 1);
+  bm_ = be_->allocate(b.rows, k_, 1);
+  if (range_ && !dual_) w_ = be_->allocate(n_, k_, 1);
+  out_ = be_->allocate(d_, k_, 1);
+  if (dual_) zn_ = be_->allocate(n_, k_, 1);
+  if (o.lambda == 0) lanczos_ = detail::solve::allocate_lanczos_workspace(*be_, d_);
+  const MatrixDesc square{d_, d_, 1, storage_, o.device};
+  const MatrixDesc rhs{d_, k_, 1, storage_, o.device};
+  if (o.cache)
+    root_ = std::make_unique<RootEngine>(square, nullptr, root_options(o), nullptr, *be_);
+  else
+    apply_ = std::make_unique<RootEngine>(square, &rhs, root_options(o), nullptr, *be_);
+}
+
+GramReport GramEngine::execute(const Matrix& g, const Matrix& b, MutableMatrix z) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  check_options(o);
+  const GramOptions& o = o_;
   detail::check_view("g", g, o.device, detail::Batching::single_matrix);
   detail::check_view("b", b, o.device, detail::Batching::single_matrix);
   detail::check_view("z", z, o.device, detail::Batching::single_matrix);
-  const std::int64_t m = g.rows, n = g.cols;
-  const bool range = o.rhs == GramRhs::range;
-  if (b.rows != (range ? m : n))
-    throw Error("b: has " + std::to_string(b.rows) + " rows, expected " + std::to_string(range ? m : n) +
-                (range ? " (g's rows: rhs range takes C with Z = A^{-1/p} G^T C)" : " (g's columns: A = G^T G)"));
-  if (z.rows != n || z.cols != b.cols)
+  if (g.rows != m_ || g.cols != n_)
+    throw Error("g: shape " + std::to_string(g.rows) + " x " + std::to_string(g.cols) + " does not match the plan's " +
+                std::to_string(m_) + " x " + std::to_string(n_));
+  if (b.rows != bm_.rows || b.cols != k_)
+    throw Error("b: shape " + std::to_string(b.rows) + " x " + std::to_string(b.cols) + " does not match the plan's " +
+                std::to_string(bm_.rows) + " x " + std::to_string(k_));
+  if (z.rows != n_ || z.cols != k_)
     throw Error("z: shape " + std::to_string(z.rows) + " x " + std::to_string(z.cols) + " expected " +
-                std::to_string(n) + " x " + std::to_string(b.cols));
-  const bool dual = range && (o.side == GramSide::dual || (o.side == GramSide::automatic && m < n));
-  const std::int64_t d = dual ? m : n, k = b.cols;
-  const DType storage = o.storage_from_input ? g.dtype : o.storage;
-
+                std::to_string(n_) + " x " + std::to_string(k_));
+  Backend& be = *be_;
   GramReport report;
-  report.side = dual ? "dual" : "primal";
+  report.side = dual_ ? "dual" : "primal";
   // GEMMs besides the root: the Gram (unless cached), G^T C (primal range) or G^T W (dual).
-  const int rhs_gemms = range ? 1 : 0;
+  const int rhs_gemms = range_ ? 1 : 0;
 
-  GramKey key{g.data, g.rows, g.cols, g.ld, g.dtype, g.layout, g.device, o.stream, o.version, dual, o.lambda,
-              storage, o.compute};
+  GramKey key{g.data, g.rows, g.cols, g.ld, g.dtype, g.layout, g.device, o.stream, o.version, dual_, o.lambda,
+              storage_, o.compute};
   const bool host = g.device == Device::cpu;
   const std::uint64_t print = o.cache && host ? fingerprint(g) : 0;
 
-  GramCache::Impl::Entry scratch;
   GramCache::Impl::Entry* entry = nullptr;
   if (o.cache) {
     GramCache::Impl& c = GramCacheAccess::impl(*o.cache);
@@ -212,67 +266,54 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
       entry = &*it;
       report.cache = "gram";
     } else {
+      report.cache = "miss";
+    }
+    if (entry) entry->last_use = ++c.clock;
+  } else {
+    report.cache = "off";
+  }
+
+  const int budget = o.max_gemms > 0 ? o.max_gemms : INT_MAX;
+  const Mat* gram = entry ? &entry->gram : &gram_;
+  if (!entry) {
+    detail::solve::move_in(be, "g", g, g_);
+    detail::solve::check_finite(be, "g", g_);
+    if (dual_)
+      be.gemm(Op::N, Op::T, 1.0, g_, g_, 0.0, gram_);
+    else
+      be.gemm(Op::T, Op::N, 1.0, g_, g_, 0.0, gram_);
+    be.symmetrize(gram_);
+    report.gemms += 1;
+    check_not_singular(be, gram_, o, dual_, dual_ ? n_ : m_, lanczos_);
+    if (o.cache) {
+      // Keep G and its Gram in the cache's own memory (a miss allocates; hits never do).
+      GramCache::Impl& c = GramCacheAccess::impl(*o.cache);
       if (c.entries.size() >= c.max_entries)
         c.entries.erase(std::min_element(c.entries.begin(), c.entries.end(),
                                          [](const auto& x, const auto& y) { return x.last_use < y.last_use; }));
       c.entries.emplace_back();
       entry = &c.entries.back();
-      report.cache = "miss";
-    }
-    entry->last_use = ++c.clock;
-  } else {
-    entry = &scratch;
-    report.cache = "off";
-  }
-
-  const int budget = o.max_gemms > 0 ? o.max_gemms : INT_MAX;
-  const bool build_gram = !entry->backend;
-  if (build_gram) {
-    try {
       entry->key = key;
       entry->fingerprint = print;
-      entry->backend = detail::make_backend(o.device, storage, o.compute, o.stream);
-      Backend& be = *entry->backend;
-      entry->g = be.allocate(m, n, 1);
-      detail::solve::move_in(be, "g", g, entry->g);
-      detail::solve::check_finite(be, "g", entry->g);
-      entry->gram = be.allocate(d, d, 1);
-      if (dual)
-        be.gemm(Op::N, Op::T, 1.0, entry->g, entry->g, 0.0, entry->gram);
-      else
-        be.gemm(Op::T, Op::N, 1.0, entry->g, entry->g, 0.0, entry->gram);
-      be.symmetrize(entry->gram);
-      report.gemms += 1;
-      check_not_singular(be, entry->gram, o, dual, dual ? n : m);
-    } catch (...) {
-      if (o.cache) {  // never keep a half-built entry
-        auto& es = GramCacheAccess::impl(*o.cache).entries;
-        es.erase(std::find_if(es.begin(), es.end(), [&](const auto& e) { return &e == entry; }));
-      }
-      throw;
+      entry->last_use = ++c.clock;
+      entry->backend = make_backend(o.device, storage_, o.compute, o.stream);
+      entry->g = entry->backend->allocate(m_, n_, 1);
+      entry->gram = entry->backend->allocate(d_, d_, 1);
+      be.copy(g_, entry->g);
+      be.copy(gram_, entry->gram);
+      gram = &entry->gram;
     }
   }
-  Backend& be = *entry->backend;
-  Mat bm = be.allocate(b.rows, k, 1);
-  detail::solve::move_in(be, "b", b, bm);
-  detail::solve::check_finite(be, "b", bm);
+  const Mat& gm = entry ? entry->g : g_;
+  detail::solve::move_in(be, "b", b, bm_);
+  detail::solve::check_finite(be, "b", bm_);
 
   // The right-hand side the root applies to: B (plain), G^T C (primal range) or C (dual).
-  Mat w = bm;
-  if (range && !dual) {
-    w = be.allocate(n, k, 1);
-    be.gemm(Op::T, Op::N, 1.0, entry->g, bm, 0.0, w);
+  const Mat* w = &bm_;
+  if (range_ && !dual_) {
+    be.gemm(Op::T, Op::N, 1.0, gm, bm_, 0.0, w_);
+    w = &w_;
   }
-  auto finish = [&](Mat& root_out) {
-    if (dual) {
-      Mat zn = be.allocate(n, k, 1);
-      be.gemm(Op::T, Op::N, 1.0, entry->g, root_out, 0.0, zn);  // Z = G^T (G G^T + lambda I)^{-1/p} C
-      detail::solve::move_out(be, zn, z);
-    } else {
-      detail::solve::move_out(be, root_out, z);
-    }
-    report.gemms += rhs_gemms;
-  };
   const int overhead = report.gemms + rhs_gemms;
   if (budget != INT_MAX && budget - overhead < 1)
     throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + " leaves no GEMMs for the root after the " +
@@ -280,13 +321,13 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
   const int root_budget = budget == INT_MAX ? 0 : budget - overhead;
 
   if (!o.cache) {
-    // Nothing is reused: the runtime's apply chooses direct or materialised by the shapes.
-    Mat out = be.allocate(d, k, 1);
-    report.root = apply_inverse_root(detail::solve::view_of(be, entry->gram, o.device),
-                                     detail::solve::view_of(be, w, o.device),
-                                     detail::solve::mutable_view_of(be, out, o.device), root_options(o, root_budget));
+    // Nothing is reused: the engine's apply chooses direct or materialised by the shapes.
+    be.copy(*w, apply_->rhs());
+    RootEngine::RunOverrides ov;
+    ov.max_gemms = root_budget;
+    report.root = apply_->run(*gram, nullptr, ov);
     report.gemms += report.root.gemms;
-    finish(out);
+    be.copy(apply_->z(), out_);
   } else {
     const RootKey rk{o.p, o.target, o.max_gemms, o.degree, o.schedule_source, o.schedule_file};
     auto it = std::find_if(entry->roots.begin(), entry->roots.end(), [&](const auto& r) { return r.key == rk; });
@@ -294,25 +335,48 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
       // Materialise: later right-hand sides then cost one GEMM each.
       if (budget != INT_MAX && root_budget < 2)
         throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + " leaves no GEMMs for the root");
-      GramCache::Impl::Root root{rk, be.allocate(d, d, 1), {}};
-      Options io = root_options(o, budget == INT_MAX ? 0 : root_budget - 1);
-      root.report = inverse_root(detail::solve::view_of(be, entry->gram, o.device),
-                                 detail::solve::mutable_view_of(be, root.x, o.device), io);
-      report.gemms += root.report.gemms;
+      RootEngine::RunOverrides ov;
+      ov.max_gemms = budget == INT_MAX ? 0 : root_budget - 1;
+      Report rr = root_->run(*gram, nullptr, ov);
+      report.gemms += rr.gemms;
+      GramCache::Impl::Root root{rk, entry->backend->allocate(d_, d_, 1), std::move(rr)};
+      be.copy(root_->result(), root.x);
       entry->roots.push_back(std::move(root));
       it = std::prev(entry->roots.end());
     } else {
       report.cache = "hit";
     }
     report.root = it->report;
-    Mat out = be.allocate(d, k, 1);
-    be.gemm(Op::N, Op::N, 1.0, it->x, w, 0.0, out);
+    be.gemm(Op::N, Op::N, 1.0, it->x, *w, 0.0, out_);
     report.gemms += 1;
-    finish(out);
   }
+  if (dual_) {
+    be.gemm(Op::T, Op::N, 1.0, gm, out_, 0.0, zn_);  // Z = G^T (G G^T + lambda I)^{-1/p} C
+    detail::solve::move_out(be, zn_, z);
+  } else {
+    detail::solve::move_out(be, out_, z);
+  }
+  report.gemms += rhs_gemms;
   if (o.p > 1) report.notes.push_back("p > 1: scalar normalisation only (a diagonal scaling would change the root)");
+  if (report.root.certified)
+    report.notes.push_back("the root's certificate is for the Gram as formed in " + std::string(to_string(storage_)) +
+                           " storage, lambda added; Z adds the rounding of the products applying it");
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return report;
+}
+
+}  // namespace detail
+
+GramPlan::GramPlan(const MatrixDesc& g, const MatrixDesc& b, const GramOptions& options)
+    : engine_(std::make_unique<detail::GramEngine>(g, b, options)) {}
+GramPlan::~GramPlan() = default;
+GramPlan::GramPlan(GramPlan&&) noexcept = default;
+GramPlan& GramPlan::operator=(GramPlan&&) noexcept = default;
+GramReport GramPlan::execute(const Matrix& g, const Matrix& b, MutableMatrix z) { return engine_->execute(g, b, z); }
+const GramOptions& GramPlan::options() const { return engine_->options(); }
+
+GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const GramOptions& o) {
+  return GramPlan(describe(g), describe(b), o).execute(g, b, z);
 }
 
 std::string to_json(const GramReport& r) {

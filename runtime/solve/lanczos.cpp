@@ -46,10 +46,16 @@ double smallest_eigenvalue(const std::vector<double>& alpha, const std::vector<d
 
 }  // namespace
 
-double smallest_ritz_value(Backend& be, const Mat& a, int max_iterations, double stop_below) {
+LanczosWorkspace allocate_lanczos_workspace(Backend& backend, std::int64_t n) {
+  return {backend.allocate(n, 1, 1), backend.allocate(n, 1, 1)};
+}
+
+double smallest_ritz_value(Backend& be, const Mat& a, int max_iterations, double stop_below, LanczosWorkspace& ws) {
   const std::int64_t n = a.rows;
   const auto nn = static_cast<std::size_t>(n);
-  Mat v_dev = be.allocate(n, 1, 1), w_dev = be.allocate(n, 1, 1);
+  if (ws.v.rows != n || ws.w.rows != n) throw Error("internal: Lanczos workspace of another size");
+  Mat& v_dev = ws.v;
+  Mat& w_dev = ws.w;
   std::vector<std::vector<double>> basis;
   std::vector<double> v(nn), w(nn), alpha, beta;
   // A fixed, non-special start (deterministic; not orthogonal to any eigenvector in practice).

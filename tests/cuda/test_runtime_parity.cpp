@@ -10,7 +10,7 @@
 
 #include "backend_factory.hpp"
 #include "cuda_test_support.hpp"
-#include "iteration.hpp"
+#include "engine/root_engine.hpp"
 #include "pe/pe.hpp"
 #include "pe/solve.hpp"
 #include "newton_table.hpp"
@@ -41,36 +41,42 @@ TableChoice table_for(int p) {
 
 struct RunResult {
   HostBatch x;  // X ~ A^{-1/p} (materialised) or Z ~ A^{-1/p} B (direct), in double
-  detail::IterationResult it;
+  Report it;
 };
 
-// Everything pe::inverse_root does between validation and output, on a given backend.
+// Everything pe::inverse_root does between moving the input in and out, on a given backend: the engine
+// on that backend with the given table (the interval model's bound: verification off; a divergence is
+// reported as a fallback).
 RunResult run_algorithm(detail::Backend& be, HostBatch a, const TableChoice& table, int p, double target,
                         double kappa, const HostBatch* rhs = nullptr,
                         std::function<void(StepEvent&)> on_step = {}) {
   const std::int64_t n = a.rows, batch = a.batch;
   Mat am = upload_stored(be, a);
-  detail::PrecondSettings ps;
-  ps.mode = Precond::frobenius;
-  ps.p = p;
-  ps.kappa_hint = kappa;
-  ps.l0_floor = table.table.entries.front().l_edge;
-  const detail::Preconditioned pre = detail::precondition_spd(be, am, a.v, ps);
-  std::vector<double> final_factor(static_cast<std::size_t>(batch));
-  for (std::size_t k = 0; k < final_factor.size(); ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / p);
-  detail::IterationSettings s;
-  s.p = p;
-  s.target = target;
-  s.direct = rhs != nullptr;
-  s.on_step = std::move(on_step);
-  Mat x = be.allocate(n, n, batch), z;
+  detail::ScheduleSet set;
+  set.origin = table.source;
+  set.tables = {table.table};
+  Options o;
+  o.p = p;
+  o.target = target;
+  o.kappa_hint = kappa;
+  o.verify = false;
+  o.mode = ApplyMode::direct;
+  o.on_step = std::move(on_step);
+  const MatrixDesc desc{n, n, batch, be.storage(), Device::cpu};
+  RunResult r;
   if (rhs) {
     HostBatch b = *rhs;
-    z = upload_stored(be, b);
+    const MatrixDesc bdesc{n, b.cols, batch, be.storage(), Device::cpu};
+    detail::RootEngine engine(desc, &bdesc, o, &set, be);
+    Mat bm = upload_stored(be, b);
+    be.copy(bm, engine.rhs());
+    r.it = engine.run(am, nullptr, {});
+    r.x = download(be, engine.z());
+  } else {
+    detail::RootEngine engine(desc, nullptr, o, &set, be);
+    r.it = engine.run(am, nullptr, {});
+    r.x = download(be, engine.result());
   }
-  RunResult r;
-  r.it = detail::run_coupled(be, am, table.table, pre.l0, pre.l0_rigorous, final_factor, s, x, z);
-  r.x = download(be, rhs ? z : x);
   return r;
 }
 
@@ -131,7 +137,7 @@ TEST_P(CudaRuntime, RootWithinTrackedBoundAndBatchedEqualsUnbatched) {
   HostBatch a = spd_times_powers_of_two(rng_, n, kappa, s);
   auto gpu = detail::make_cuda_backend(config().storage, config().compute, nullptr);
   const RunResult batched = run_algorithm(*gpu, a, table, p, target(), kappa);
-  ASSERT_FALSE(batched.it.diverged) << batched.it.reason;
+  ASSERT_FALSE(batched.it.fallback) << batched.it.fallback_reason;
   EXPECT_TRUE(batched.it.target_reached) << "final bound " << batched.it.final_eps;
 
   HostBatch stored = a;  // what the device holds after rounding to the storage
@@ -188,7 +194,7 @@ TEST_P(CudaRuntime, DirectApplyWithinTrackedBound) {
   (void)upload_stored(*gpu, stored_a);
   (void)upload_stored(*gpu, stored_b);
   const RunResult direct = run_algorithm(*gpu, a, table, p, target(), kappa, &b);
-  ASSERT_FALSE(direct.it.diverged) << direct.it.reason;
+  ASSERT_FALSE(direct.it.fallback) << direct.it.fallback_reason;
   for (std::int64_t m = 0; m < 2; ++m) {
     const std::vector<double> root = reference::inverse_root(member(stored_a, m), n, p);
     const std::vector<double> ref = reference::multiply(root, member(stored_b, m), n, n, k);
@@ -220,8 +226,8 @@ TEST_P(CudaRuntime, DivergenceIsDetectedAndTheExactRootTakesOver) {
       ev.write_back_y = true;
     }
   });
-  ASSERT_TRUE(broken.it.diverged);
-  EXPECT_NE(broken.it.reason.find("non-finite"), std::string::npos) << broken.it.reason;
+  ASSERT_TRUE(broken.it.fallback);
+  EXPECT_NE(broken.it.fallback_reason.find("non-finite"), std::string::npos) << broken.it.fallback_reason;
   HostBatch stored = a;
   Mat am = upload_stored(*gpu, stored);
   Mat x = gpu->allocate(n, n, 1);
@@ -430,7 +436,7 @@ TEST(CudaRuntimeHostEmulation, BatchedEqualsUnbatchedAndMeetsTheBoundOnTheCpuBac
   HostBatch a = spd_times_powers_of_two(rng, n, 1e3, s);
   auto cpu = detail::make_cpu_backend(DType::f32, ComputeMode::native);
   const RunResult batched = run_algorithm(*cpu, a, table, p, 1e-3, 1e3);
-  ASSERT_FALSE(batched.it.diverged) << batched.it.reason;
+  ASSERT_FALSE(batched.it.fallback) << batched.it.fallback_reason;
   HostBatch single(n, n, 1);
   single.v = member(a, 0);
   const RunResult alone = run_algorithm(*cpu, single, table, p, 1e-3, 1e3);

@@ -5,8 +5,9 @@
 
 namespace pe::detail {
 
-// What a step carries besides the residual Y: the root X (n x n) or the skinny Z = (...) B (n x k).
-enum class StepOutput { materialize, direct };
+// What a step carries besides the residual Y: the root X (n x n), the skinny Z = (...) B (n x k), or the
+// polar factor U of a square matrix (whose residual U^T U is formed anew every step).
+enum class StepOutput { materialize, direct, polar };
 
 struct StepDesc {
   int degree = 2;      // of q
@@ -42,6 +43,7 @@ constexpr int terminal_direct_gemms(int degree) { return degree; }
 
 constexpr int step_gemms(int p, const StepDesc& s) {
   if (s.output == StepOutput::direct && s.last) return terminal_direct_gemms(s.degree);
+  if (s.output == StepOutput::polar) return 1 + q_form_gemms(s.degree) + 1;  // Y = U^T U, q(Y), U q(Y)
   int gemms = q_form_gemms(s.degree);
   gemms += s.output == StepOutput::materialize ? (s.first ? 0 : 1) : 1;  // X q(Y) or q(Y) Z
   if (!s.last) gemms += residual_update_gemms(p);

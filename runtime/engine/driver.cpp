@@ -1,0 +1,291 @@
+#include "driver.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "interval.hpp"
+#include "pe/detail/format.hpp"
+
+namespace pe::detail {
+
+namespace {
+
+// Scalar slots of the divergence checks: three per step, read once after the last step.
+constexpr int kSlotsPerStep = 3;
+enum StepSlot { kNonfinite = 0, kTrace = 1, kFrobenius = 2 };
+// The last slots, for a renormalisation's trace and the final result's finiteness.
+constexpr int kRenormalizeSlot = kSlotsPerStep * 64;
+constexpr int kResultNonfiniteSlot = kRenormalizeSlot + 1;
+
+// Divergence checks compare cheap proxies of the normalised residual (its mean eigenvalue and RMS) with
+// its tracked interval [lo, hi] (hi ~ 1). Rounding moves them by far less than this absolute slack in
+// every storage dtype the tables serve; a diverging iteration moves them by O(1).
+constexpr double kCheckSlack = 0.05;
+
+std::vector<double> host_copy(Backend& backend, const Mat& m) {
+  std::vector<double> out(static_cast<std::size_t>(m.rows * m.cols * m.batch));
+  backend.download(m, HostMat{out.data(), DType::f64, m.rows, m.cols, std::max<std::int64_t>(1, m.rows), m.batch,
+                              m.rows * m.cols, Layout::col_major});
+  return out;
+}
+
+void scale_members(std::vector<double>& data, std::int64_t per_member, const std::vector<double>& factor) {
+  for (std::size_t k = 0; k < factor.size(); ++k)
+    for (std::int64_t i = 0; i < per_member; ++i)
+      data[k * static_cast<std::size_t>(per_member) + static_cast<std::size_t>(i)] *= factor[k];
+}
+
+void collect(std::vector<std::vector<double>> fetched, std::vector<std::vector<double>>& into) {
+  if (into.size() < fetched.size()) into.resize(fetched.size());
+  for (std::size_t i = 0; i < fetched.size(); ++i)
+    if (!fetched[i].empty()) into[i] = std::move(fetched[i]);
+}
+
+std::vector<double> inverse(const std::vector<double>& v) {
+  std::vector<double> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = 1 / v[i];
+  return out;
+}
+
+}  // namespace
+
+Driver::Driver(Backend& backend, const DriverShape& shape) : be_(backend), shape_(shape) {
+  const std::int64_t n = shape.n, batch = shape.batch;
+  if (n < 1 || batch < 1) throw Error("internal: driver shape " + std::to_string(n) + " x " + std::to_string(batch));
+  y_ = be_.allocate(n, n, batch);
+  q_ = be_.allocate(n, n, batch);
+  if (shape.output == StepOutput::direct) {
+    z_alt_ = be_.allocate(n, shape.rhs_cols, batch);
+    w1_ = be_.allocate(n, shape.rhs_cols, batch);
+    if (shape.max_degree >= 2) w2_ = be_.allocate(n, shape.rhs_cols, batch);
+  } else {
+    x_ = be_.allocate(n, n, batch);
+    x_alt_ = be_.allocate(n, n, batch);
+  }
+  const int residual_p = shape.form == ResidualForm::coupled ? shape.p : 1;
+  buffers_ = allocate_step_buffers(be_, n, batch, residual_p, shape.max_degree);
+}
+
+DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const Mat& a_n, const std::vector<double>& l0,
+                         const std::vector<double>& final_factor, const DriverSettings& s, Mat* z) {
+  const std::int64_t n = shape_.n, batch = shape_.batch;
+  const auto nb = static_cast<std::size_t>(batch);
+  const int p = shape_.p;
+  const bool direct = shape_.output == StepOutput::direct;
+  const bool polar = shape_.form == ResidualForm::recomputed_gram;
+  const DType storage = be_.storage();
+  const int total = static_cast<int>(plan.degrees.size());
+  if (total < 1 || total > 64) throw Error("internal: a plan of " + std::to_string(total) + " steps");
+  if (direct && z == nullptr) throw Error("internal: direct run without Z");
+  DriverResult result;
+
+  // res_scale: Y_norm = res_scale * Y (stored); x_scale: the result = x_scale * X (stored).
+  std::vector<Interval> iv(nb);
+  std::vector<double> res_scale(nb, 1.0), x_scale(nb, 1.0);
+  for (std::size_t k = 0; k < nb; ++k) iv[k] = {l0[k], 1.0};
+  std::vector<double> coeff[5];
+  for (auto& c : coeff) c.assign(nb, 0.0);
+  std::vector<double> a_n_host;
+  // Scalars fetched so far, by slot (renormalisation and the hook fetch early; the rest come at the end).
+  std::vector<std::vector<double>> collected;
+  struct Checked {
+    int step;
+    std::vector<double> res_scale;
+    std::vector<Interval> interval;
+  };
+  std::vector<Checked> checked;
+
+  // Host copies for the diagnostics hook (slow; only when one is set).
+  auto event = [&](int t, const std::vector<Interval>& interval, const std::vector<double>& x_factor) {
+    StepEvent ev;
+    ev.step = t;
+    ev.n = static_cast<int>(n);
+    ev.batch = static_cast<int>(batch);
+    ev.p = p;
+    ev.interval = interval;
+    if (a_n_host.empty()) a_n_host = host_copy(be_, a_n);
+    ev.a_normalized = a_n_host;
+    if (!direct) {
+      ev.x = host_copy(be_, x_);
+      scale_members(ev.x, n * n, x_factor);
+    }
+    return ev;
+  };
+
+  if (polar) {
+    be_.copy(a_n, x_);  // U_0 = A_n; Y = U_0^T U_0 may already be in y() (settings.polar_residual_ready)
+  } else {
+    be_.copy(a_n, y_);
+  }
+
+  for (int t = 0; t < total; ++t) {
+    const bool first = t == 0, last = t + 1 == total;
+    const int degree = plan.degrees[static_cast<std::size_t>(t)];
+    const OwnedBucketTable* table = tables.find(p, degree);
+    if (!table) throw Error("internal: the plan uses degree " + std::to_string(degree) + ", which the tables lack");
+    StepRecord record;
+    record.step = t;
+    record.degree = degree;
+    record.precision = to_string(storage);
+    if (polar && !(first && s.polar_residual_ready)) {
+      be_.gemm(Op::T, Op::N, 1.0, x_, x_, 0.0, y_);  // Y = U^T U
+      be_.symmetrize(y_);
+      ++result.gemms;
+    }
+    if (polar && !first) {
+      // The check of the previous step: sigma^2 of the true U is x_scale^2 times Y's eigenvalues.
+      be_.count_nonfinite(y_, kSlotsPerStep * (t - 1) + kNonfinite);
+      be_.trace(y_, kSlotsPerStep * (t - 1) + kTrace);
+      be_.frobenius_norm(y_, kSlotsPerStep * (t - 1) + kFrobenius);
+      std::vector<double> s2(nb);
+      for (std::size_t k = 0; k < nb; ++k) s2[k] = x_scale[k] * x_scale[k];
+      checked.push_back({t - 1, s2, iv});
+    }
+    std::vector<StepChoice> choice(nb);
+    for (std::size_t k = 0; k < nb; ++k) {
+      choice[k] = choose_step(*table, storage, iv[k]);
+      // q(res_scale * Y): the normalisation folds into the coefficients; on the last step so do the
+      // result's scalar factors (X scale, undoing preconditioning), so no extra pass. The polar form
+      // carries its scale the same way (sigma(U_true)^2 = x_scale^2 sigma(U)^2).
+      const double f = last && !polar ? final_factor[k] * x_scale[k] : 1.0;
+      const double ys = polar ? x_scale[k] * x_scale[k] : res_scale[k];
+      double power = 1;
+      for (int j = 0; j <= degree; ++j) {
+        coeff[j][k] = f * choice[k].coeff[j] * power;
+        power *= ys;
+      }
+      for (int j = degree + 1; j < 5; ++j) coeff[j][k] = 0;
+      record.bucket_l_edge.push_back(choice[k].entry->l_edge);
+      record.interval.push_back(choice[k].image);
+    }
+    if (direct && last) {
+      result.gemms += terminal_apply(be_, y_, degree, coeff, *z, w1_, w2_);
+    } else {
+      result.gemms += form_q(be_, y_, degree, coeff, buffers_, q_);
+      if (!last && !polar) result.gemms += update_residual(be_, p, q_, y_, buffers_);
+      if (direct) {
+        be_.gemm(Op::N, Op::N, 1.0, q_, *z, 0.0, z_alt_);
+        std::swap(*z, z_alt_);
+        ++result.gemms;
+      } else if (first && !polar) {
+        std::swap(x_, q_);  // X_0 = I: X_1 = q, no GEMM
+      } else {
+        be_.gemm(Op::N, Op::N, 1.0, x_, q_, 0.0, x_alt_);
+        std::swap(x_, x_alt_);
+        ++result.gemms;
+      }
+    }
+    result.steps = t + 1;
+
+    // The model: the image of each member's interval, renormalised to [lo/hi, 1] with 1/hi folded into
+    // the residual's scale and hi^{-1/p} into the result's (polar: sigma^2 scales like the residual).
+    for (std::size_t k = 0; k < nb; ++k) {
+      const Interval img = choice[k].image;
+      if (last) {
+        result.model_eps = std::max(result.model_eps, interval_bound(img));
+        continue;
+      }
+      res_scale[k] /= img.hi;
+      x_scale[k] *= polar ? 1 / std::sqrt(img.hi) : std::pow(img.hi, -1.0 / p);
+      iv[k] = normalized(img);
+    }
+    if (last) {
+      if (polar) {
+        // Centre [lo, 1] on 1: sigma^2 in [2 lo / (1 + lo), 2 / (1 + lo)], bound (1 - lo) / (1 + lo).
+        std::vector<double> centre(nb);
+        result.model_eps = 0;
+        for (std::size_t k = 0; k < nb; ++k) {
+          const Interval img = normalized(choice[k].image);
+          x_scale[k] *= std::sqrt(2 / (1 + img.lo)) / std::sqrt(choice[k].image.hi);
+          centre[k] = x_scale[k];
+          result.model_eps = std::max(result.model_eps, (1 - img.lo) / (1 + img.lo));
+        }
+        be_.scale(centre, x_);
+      }
+      record.gemms = result.gemms;
+      result.records.push_back(std::move(record));
+      if (s.on_step) {
+        StepEvent ev = event(t, result.records.back().interval, polar ? std::vector<double>(nb, 1.0) : inverse(final_factor));
+        s.on_step(ev);
+      }
+      break;
+    }
+    if (!polar && s.symmetrize_every > 0 && (t + 1) % s.symmetrize_every == 0) be_.symmetrize(y_);
+
+    if (s.on_step) {
+      StepEvent ev = event(t, iv, x_scale);
+      if (!polar) {
+        ev.y = host_copy(be_, y_);
+        scale_members(ev.y, n * n, res_scale);
+      }
+      s.on_step(ev);
+      if (ev.write_back_y && !polar) {
+        scale_members(ev.y, n * n, inverse(res_scale));
+        be_.upload(HostMat{ev.y.data(), DType::f64, n, n, n, batch, n * n, Layout::col_major}, y_);
+      }
+    }
+
+    // Cheap checks of the residual just formed; the polar form checks U^T U at the next step's start.
+    if (!polar) {
+      be_.count_nonfinite(y_, kSlotsPerStep * t + kNonfinite);
+      be_.trace(y_, kSlotsPerStep * t + kTrace);
+      be_.frobenius_norm(y_, kSlotsPerStep * t + kFrobenius);
+    }
+    if (s.renormalize && !polar) {
+      // Re-centre on the trace where guard G3 certifies the bucket images above 1 (hi / mean <= 1 + eta).
+      // This needs the trace now: one fetch per step (documented as such in Options).
+      be_.trace(y_, kRenormalizeSlot);
+      collect(be_.fetch_scalars(), collected);
+      const OwnedBucketTable* next = tables.find(p, plan.degrees[static_cast<std::size_t>(t + 1)]);
+      for (std::size_t k = 0; k < nb; ++k) {
+        const double mean = collected[kRenormalizeSlot][k] * res_scale[k] / static_cast<double>(n);
+        if (next && std::isfinite(mean) && mean > iv[k].lo && mean < iv[k].hi && iv[k].hi / mean <= 1 + next->eta) {
+          res_scale[k] /= mean;
+          x_scale[k] *= std::pow(mean, -1.0 / p);
+          iv[k] = {iv[k].lo / mean, iv[k].hi / mean};
+        }
+      }
+    } else if (s.on_step) {
+      collect(be_.fetch_scalars(), collected);
+    }
+    record.interval = iv;
+    record.gemms = result.gemms;
+    result.records.push_back(std::move(record));
+    if (!polar) checked.push_back({t, res_scale, iv});
+  }
+
+  // The one read: every step's checks and the result's finiteness.
+  be_.count_nonfinite(direct ? *z : x_, kResultNonfiniteSlot);
+  collect(be_.fetch_scalars(), collected);
+  for (const Checked& c : checked) {
+    const auto& nonfinite = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kNonfinite)];
+    const auto& trace = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kTrace)];
+    const auto& frob = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kFrobenius)];
+    for (std::size_t k = 0; k < nb && !result.diverged; ++k) {
+      const double mean = trace[k] * c.res_scale[k] / static_cast<double>(n);
+      const double rms = frob[k] * c.res_scale[k] / std::sqrt(static_cast<double>(n));
+      const Interval v = c.interval[k];
+      const std::string where = "after step " + std::to_string(c.step) + " (batch member " + std::to_string(k) + ")";
+      if (nonfinite[k] > 0 || !std::isfinite(mean) || !std::isfinite(rms)) {
+        result.diverged = true;
+        result.reason = "non-finite values in the residual " + where;
+      } else if (mean > v.hi + kCheckSlack || rms > v.hi + kCheckSlack || mean < v.lo - kCheckSlack || mean <= 0) {
+        result.diverged = true;
+        result.reason = "the residual's trace/norm left the tracked interval [" + format_number(v.lo) + ", " +
+                        format_number(v.hi) + "] " + where + " (mean eigenvalue " + format_number(mean) + ", rms " +
+                        format_number(rms) + ")";
+      }
+      if (c.step + 2 == total || (polar && c.step + 1 == total)) result.estimated_residual = std::max(result.estimated_residual, std::abs(1 - mean));
+    }
+  }
+  const auto& bad = collected[kResultNonfiniteSlot];
+  for (std::size_t k = 0; k < bad.size() && !result.diverged; ++k)
+    if (bad[k] > 0) {
+      result.diverged = true;
+      result.reason = "non-finite values in the result (batch member " + std::to_string(k) + ")";
+    }
+  return result;
+}
+
+}  // namespace pe::detail

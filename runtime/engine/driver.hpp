@@ -1,0 +1,82 @@
+// The one interval-tracked driver below every entry point. It runs a planned sequence of steps
+// (degree per step, from runtime/engine/step_plan) on a preconditioned batch whose spectrum lies in
+// [l0, 1], choosing each member's bucket from its own tracked interval, and carries one of:
+//   - the root X ~ A_n^{-1/p} (materialise),
+//   - Z ~ A_n^{-1/p} B_n (direct apply; the last step applies q by Horner without forming it),
+//   - the polar factor U of a square matrix, whose residual Y = U^T U is recomputed every step (p = 2).
+// All workspace is allocated when the driver is made; run() allocates nothing on the backend and
+// reads the backend's scalars once, after the last step (unless renormalisation or the on_step hook
+// ask for more), so a GPU run has no host synchronisation inside the iteration.
+#pragma once
+
+#include <climits>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "coupled.hpp"
+#include "pe/detail/gemm_cost.hpp"
+#include "pe/pe.hpp"
+#include "schedules.hpp"
+#include "step_plan.hpp"
+
+namespace pe::detail {
+
+// How the next step's residual is formed.
+enum class ResidualForm {
+  coupled,          // Y <- q(Y)^p Y, starting from Y_0 = A_n (roots and applies)
+  recomputed_gram,  // Y = U^T U after every step, U <- U q(Y) (the polar factor; p = 2 tables)
+};
+
+struct DriverShape {
+  std::int64_t n = 0;
+  std::int64_t batch = 1;
+  int p = 2;
+  int max_degree = 2;
+  StepOutput output = StepOutput::materialize;
+  std::int64_t rhs_cols = 0;  // direct: the columns of Z
+  ResidualForm form = ResidualForm::coupled;
+};
+
+struct DriverSettings {
+  int symmetrize_every = 1;  // symmetrise the residual every k steps (0: never)
+  bool renormalize = false;  // re-centre the residual on its trace near convergence (one fetch per step)
+  std::function<void(StepEvent&)> on_step;
+  bool polar_residual_ready = false;  // polar: y() already holds U_0^T U_0 (formed for the start estimate)
+};
+
+struct DriverResult {
+  int steps = 0;
+  int gemms = 0;
+  bool diverged = false;
+  std::string reason;
+  std::vector<StepRecord> records;
+  double model_eps = 0;           // worst member: the model's bound of the result
+  double estimated_residual = 0;  // worst member: |1 - mean eigenvalue| of the last residual formed
+};
+
+class Driver {
+ public:
+  Driver(Backend& backend, const DriverShape& shape);
+
+  // Runs `plan` from [l0[k], 1] for member k. a_n: the normalised matrices (left untouched; for the polar
+  // form, the matrix whose polar factor is wanted, scaled so that its singular values squared lie in
+  // [l0, 1]). final_factor[k] multiplies member k's result (undoes the scalar normalisation). Direct:
+  // *z holds B_n on entry and the result on exit. Materialise and polar: the result is x().
+  DriverResult run(const ScheduleSet& tables, const StepPlan& plan, const Mat& a_n, const std::vector<double>& l0,
+                   const std::vector<double>& final_factor, const DriverSettings& settings, Mat* z);
+
+  Mat& x() { return x_; }
+  Mat& y() { return y_; }
+  const DriverShape& shape() const { return shape_; }
+
+ private:
+  Backend& be_;
+  DriverShape shape_;
+  Mat y_, q_, x_, x_alt_, z_alt_, w1_, w2_;
+  StepBuffers buffers_;
+};
+
+}  // namespace pe::detail

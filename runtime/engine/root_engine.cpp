@@ -1,0 +1,580 @@
+#include "root_engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <limits>
+
+#include "backend_factory.hpp"
+#include "interval.hpp"
+#include "pe/detail/format.hpp"
+#include "step_plan.hpp"
+#include "view_checks.hpp"
+
+namespace pe::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double unit_roundoff(DType dtype) {
+  switch (dtype) {
+    case DType::f64: return std::numeric_limits<double>::epsilon() / 2;
+    case DType::f32: return std::numeric_limits<float>::epsilon() / 2;
+    case DType::f16: return 0x1p-11;
+    case DType::bf16: return 0x1p-8;
+  }
+  return 0;
+}
+
+template <class View>
+HostMat host_view(const View& v) {
+  return HostMat{const_cast<void*>(static_cast<const void*>(v.data)), v.dtype, v.rows, v.cols, v.ld, v.batch,
+                 v.stride, v.layout};
+}
+
+// A backend matrix over caller memory (device views): it must already be in the storage dtype and
+// column-major (a symmetric matrix may be row-major: its transpose is itself).
+template <class View>
+Mat wrap_device(const char* name, const View& v, DType storage, bool symmetric) {
+  if (v.dtype != storage)
+    throw Error(std::string(name) + ": device views must be in the storage dtype " + to_string(storage) + ", got " +
+                to_string(v.dtype));
+  if (v.layout != Layout::col_major && !symmetric) throw Error(std::string(name) + ": device views must be column-major");
+  return Mat{const_cast<void*>(static_cast<const void*>(v.data)), v.rows, v.cols, v.ld, v.batch,
+             v.batch > 1 ? v.stride : v.ld * v.cols};
+}
+
+template <class View>
+void move_in(Backend& backend, const char* name, const View& v, Mat& dst, bool symmetric) {
+  if (v.device == Device::cpu)
+    backend.upload(host_view(v), dst);
+  else
+    backend.copy(wrap_device(name, v, backend.storage(), symmetric), dst);
+}
+
+void move_out(Backend& backend, const Mat& src, const MutableMatrix& v, bool symmetric) {
+  if (v.device == Device::cpu) {
+    backend.download(src, host_view(v));
+  } else {
+    Mat dst = wrap_device("output", v, backend.storage(), symmetric);
+    backend.copy(src, dst);
+  }
+}
+
+std::string shape_text(std::int64_t rows, std::int64_t cols, std::int64_t batch) {
+  return std::to_string(rows) + " x " + std::to_string(cols) + " (batch " + std::to_string(batch) + ")";
+}
+
+// Checks finiteness, symmetry and a positive diagonal on a double host copy (column-major, n x n per
+// member). `ridge` is added to the diagonal first.
+void check_symmetric_finite(const std::vector<double>& a, std::int64_t n, std::int64_t batch, double tolerance,
+                            double ridge, DType storage) {
+  for (std::int64_t k = 0; k < batch; ++k) {
+    const double* m = a.data() + k * n * n;
+    double max_abs = 0;
+    for (std::int64_t i = 0; i < n * n; ++i) {
+      if (!std::isfinite(m[i]))
+        throw Error("a: entry (" + std::to_string(i % n) + ", " + std::to_string(i / n) + ") of batch member " +
+                    std::to_string(k) + " is " + format_number(m[i]) + " in the " + to_string(storage) +
+                    " storage; expected finite values");
+      max_abs = std::max(max_abs, std::abs(m[i]));
+    }
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t i = j + 1; i < n; ++i) {
+        const double d = std::abs(m[i + j * n] - m[j + i * n]);
+        if (d > tolerance * max_abs)
+          throw Error("a: not symmetric: |a(" + std::to_string(i) + "," + std::to_string(j) + ") - a(" +
+                      std::to_string(j) + "," + std::to_string(i) + ")| = " + format_number(d) + " exceeds " +
+                      format_number(tolerance) + " * max|a| (batch member " + std::to_string(k) + ")");
+      }
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double d = m[i + i * n] + ridge;
+      if (!(d > 0))
+        throw Error("a: diagonal entry (" + std::to_string(i) + ", " + std::to_string(i) + ") of batch member " +
+                    std::to_string(k) + " is " + format_number(d - ridge) + " in the " + to_string(storage) +
+                    " storage, so A is not positive definite");
+    }
+  }
+}
+
+}  // namespace
+
+void check_options(const Options& o) {
+  if (o.p < 1 || o.p > 64) throw Error("options.p = " + std::to_string(o.p) + ": expected an integer in [1, 64]");
+  if (!(o.target >= 0) || !std::isfinite(o.target) || o.target >= 1)
+    throw Error("options.target = " + format_number(o.target) + ": expected 0 (budget only) or a bound in (0, 1)");
+  if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
+  if (o.max_steps < 0) throw Error("options.max_steps = " + std::to_string(o.max_steps) + ": expected >= 0");
+  if (o.target == 0 && o.max_gemms == 0 && o.max_steps == 0)
+    throw Error("options: give a target, a GEMM budget (max_gemms) or a step budget (max_steps)");
+  if (o.degree < 0 || o.degree > 4)
+    throw Error("options.degree = " + std::to_string(o.degree) + ": expected 0 (automatic) or 1..4");
+  if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) throw Error("options.ridge = " + format_number(o.ridge) + ": expected >= 0");
+  if (!(o.l_target >= 0 && o.l_target < 1))
+    throw Error("options.l_target = " + format_number(o.l_target) + ": expected a value in [0, 1)");
+  if (!(o.lambda_min_hint >= 0) || !std::isfinite(o.lambda_min_hint))
+    throw Error("options.lambda_min_hint = " + format_number(o.lambda_min_hint) + ": expected >= 0");
+  if (!(o.lambda_max_hint >= 0) || !std::isfinite(o.lambda_max_hint))
+    throw Error("options.lambda_max_hint = " + format_number(o.lambda_max_hint) + ": expected >= 0");
+  if (o.lambda_max_hint > 0 && o.lambda_min_hint > o.lambda_max_hint)
+    throw Error("options.lambda_min_hint = " + format_number(o.lambda_min_hint) + " exceeds options.lambda_max_hint = " +
+                format_number(o.lambda_max_hint));
+  if (!(o.kappa_hint == 0 || o.kappa_hint >= 1) || !std::isfinite(o.kappa_hint))
+    throw Error("options.kappa_hint = " + format_number(o.kappa_hint) + ": expected 0 (none) or >= 1");
+  if (o.symmetrize_every < 0)
+    throw Error("options.symmetrize_every = " + std::to_string(o.symmetrize_every) + ": expected >= 0");
+  if (o.reuse_count < 1) throw Error("options.reuse_count = " + std::to_string(o.reuse_count) + ": expected >= 1");
+  if (!(o.fallback_factor >= 1) || !std::isfinite(o.fallback_factor))
+    throw Error("options.fallback_factor = " + format_number(o.fallback_factor) + ": expected a finite value >= 1");
+  if (o.fallback == Fallback::on_unverified && !o.verify)
+    throw Error("options.fallback = on_unverified needs options.verify = true (it acts on the verified bound)");
+  if (o.schedule_source == ScheduleSource::json_file && o.schedule_file.empty())
+    throw Error("options.schedule_file is empty but schedule_source is json_file");
+  check_precond_mode(o.precond, o.p);
+}
+
+RootEngine::RootEngine(const MatrixDesc& a, const MatrixDesc* b, const Options& options, const ScheduleSet* tables)
+    : o_(options), a_desc_(a) {
+  init(b, tables, nullptr);
+}
+
+RootEngine::RootEngine(const MatrixDesc& a, const MatrixDesc* b, const Options& options, const ScheduleSet* tables,
+                       Backend& shared)
+    : o_(options), a_desc_(a) {
+  init(b, tables, &shared);
+}
+
+void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* shared) {
+  const MatrixDesc& a = a_desc_;
+  check_options(o_);
+  if (a.rows < 1 || a.cols < 1) throw Error("a: shape " + shape_text(a.rows, a.cols, a.batch) + " must be at least 1 x 1");
+  if (a.rows != a.cols) throw Error("a: shape " + shape_text(a.rows, a.cols, a.batch) + " is not square");
+  if (a.batch < 1) throw Error("a: batch count " + std::to_string(a.batch) + " must be >= 1");
+  if (!shared && a.dtype != DType::f32 && a.dtype != DType::f64)
+    throw Error(std::string("a: dtype ") + to_string(a.dtype) + " is not supported (expected f32 or f64)");
+  if (a.device != Device::cpu && a.device != o_.device)
+    throw Error(std::string("a: view is on device ") + to_string(a.device) + " but options.device is " +
+                to_string(o_.device));
+  n_ = a.rows;
+  batch_ = a.batch;
+  if (b) {
+    if (b->rows != n_ || b->batch != batch_ || b->cols < 1)
+      throw Error("b: shape " + shape_text(b->rows, b->cols, b->batch) + " does not fit a (" + std::to_string(n_) +
+                  " rows, batch " + std::to_string(batch_) + ")");
+    b_desc_ = *b;
+    k_ = b->cols;
+  }
+  if (tables) {
+    tables_ = tables;
+  } else if (o_.schedule_source == ScheduleSource::compiled) {
+    tables_ = &compiled_schedules();
+  } else {
+    loaded_ = load_schedules_json(o_.schedule_file);
+    tables_ = &*loaded_;
+  }
+  bool have_p = false;
+  for (const auto& t : tables_->tables)
+    if (t.p == o_.p) {
+      have_p = true;
+      smallest_edge_ = std::min(smallest_edge_, t.entries.front().l_edge);
+    }
+  if (!have_p) throw Error("the schedule tables (" + tables_->origin + ") have no bucket table for p = " + std::to_string(o_.p));
+  if (o_.degree > 0 && !tables_->find(o_.p, o_.degree))
+    throw Error("options.degree = " + std::to_string(o_.degree) + ": the schedule tables (" + tables_->origin +
+                ") have no bucket table for p = " + std::to_string(o_.p) + " of that degree");
+
+  const DType storage = shared ? shared->storage() : o_.storage_from_input ? a.dtype : o_.storage;
+  if (shared) {
+    be_ = shared;
+  } else {
+    be_owned_ = make_backend(o_.device, storage, o_.compute, o_.stream);
+    be_ = be_owned_.get();
+  }
+  direct_ = b && decide_direct();
+  int max_degree = 1;
+  for (const auto& t : tables_->tables)
+    if (t.p == o_.p) max_degree = std::max(max_degree, t.degree);
+  a_in_ = be_->allocate(n_, n_, batch_);
+  a_n_ = be_->allocate(n_, n_, batch_);
+  if (b) {
+    b_in_ = be_->allocate(n_, k_, batch_);
+    z_ = be_->allocate(n_, k_, batch_);
+  }
+  pws_ = allocate_precond_workspace(*be_, n_, batch_);
+  DriverShape shape{n_, batch_, o_.p, max_degree, direct_ ? StepOutput::direct : StepOutput::materialize, k_,
+                    ResidualForm::coupled};
+  driver_ = std::make_unique<Driver>(*be_, shape);
+  // Direct applies keep a root buffer for the fallback's exact root only.
+  x_ = direct_ ? be_->allocate(n_, n_, batch_) : driver_->x();
+  host_a_.resize(static_cast<std::size_t>(n_ * n_ * batch_));
+  if (o_.verify && !direct_) {
+    if (storage == DType::f64) {
+      wide_ = be_;
+    } else {
+      wide_owned_ = make_backend(o_.device, DType::f64, ComputeMode::native, o_.stream);
+      wide_ = wide_owned_.get();
+    }
+    a64_ = wide_->allocate(n_, n_, batch_);
+    x64_ = wide_->allocate(n_, n_, batch_);
+    certifier_ = std::make_unique<RootCertifier>(*wide_, n_, batch_, o_.p);
+  }
+}
+
+RootEngine::~RootEngine() = default;
+
+// Materialise or carry Z, by the planned GEMM work in units of one n x n x n product. Direct apply carries
+// Z (n x k) instead of X: each step saves the X update but pays q(Y) Z (k/n of a product), and the whole
+// iteration is repeated for every reuse of A; materialising pays the iteration once and then one X B
+// product (k/n) per reuse. Decided when the plan is made, from the hints when there are any (else for
+// kappa = 1e4): the step counts rarely change the answer, which the shapes decide.
+bool RootEngine::decide_direct() const {
+  if (o_.mode == ApplyMode::direct) return true;
+  if (o_.mode == ApplyMode::materialize) return false;
+  const DType storage = be_ ? be_->storage() : o_.storage_from_input ? a_desc_.dtype : o_.storage;
+  double l0 = 1e-4;
+  if (o_.kappa_hint > 1) l0 = 1 / o_.kappa_hint;
+  if (o_.lambda_min_hint > 0 && o_.lambda_max_hint > 0) l0 = o_.lambda_min_hint / o_.lambda_max_hint;
+  StepPlanRequest req{o_.p, storage, std::max(l0, smallest_edge_), o_.target, 0, o_.max_steps, StepOutput::materialize,
+                      o_.degree};
+  const StepPlan m = plan_steps(*tables_, req);
+  req.output = StepOutput::direct;
+  const StepPlan d = plan_steps(*tables_, req);
+  const double ratio = static_cast<double>(k_) / static_cast<double>(n_);
+  // Skinny products count k/n of a square one.
+  double direct_work = 0;
+  for (std::size_t t = 0; t < d.degrees.size(); ++t) {
+    const bool last = t + 1 == d.degrees.size();
+    direct_work += last ? d.degrees[t] * ratio
+                        : q_form_gemms(d.degrees[t]) + residual_update_gemms(o_.p) + ratio;
+  }
+  const double materialize_work = m.gemms + o_.reuse_count * ratio;
+  return o_.reuse_count * direct_work < materialize_work;
+}
+
+void RootEngine::check_a(const Matrix& a) const {
+  check_view("a", a, o_.device, Batching::allowed);
+  if (a.rows != a_desc_.rows || a.cols != a_desc_.cols || a.batch != a_desc_.batch || a.dtype != a_desc_.dtype ||
+      a.device != a_desc_.device)
+    throw Error("a: " + shape_text(a.rows, a.cols, a.batch) + " " + to_string(a.dtype) + " on " + to_string(a.device) +
+                " does not match the plan's " + shape_text(a_desc_.rows, a_desc_.cols, a_desc_.batch) + " " +
+                to_string(a_desc_.dtype) + " on " + to_string(a_desc_.device));
+}
+
+void RootEngine::move_in_a(const Matrix& a) {
+  move_in(*be_, "a", a, a_in_, true);
+  if (!certifier_) return;
+  // The verification copy holds the caller's values exactly (f32 and f64 are exact in double).
+  if (a.device == Device::cpu)
+    wide_->upload(host_view(a), a64_);
+  else
+    wide_->import_from(*be_, wrap_device("a", a, be_->storage(), true), a64_);
+}
+
+void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
+  auto& host = host_a_;
+  be_->download(a, HostMat{host.data(), DType::f64, n_, n_, n_, batch_, n_ * n_, Layout::col_major});
+  const double tolerance = o_.symmetry_tolerance >= 0 ? o_.symmetry_tolerance : 100 * unit_roundoff(a_desc_.dtype);
+  try {
+    check_symmetric_finite(host, n_, batch_, tolerance, o_.ridge, be_->storage());
+  } catch (const Error&) {
+    // A value that became inf or 0 only in the conversion to the storage: say so, with what to do.
+    if (caller && caller->device == Device::cpu && caller->dtype != be_->storage()) {
+      const HostMat src = host_view(*caller);
+      const double limit = be_->storage() == DType::f32 ? std::numeric_limits<float>::max() : 0;
+      const double tiny = be_->storage() == DType::f32 ? std::numeric_limits<float>::denorm_min() : 0;
+      for (std::int64_t k = 0; k < batch_ && limit > 0; ++k)
+        for (std::int64_t j = 0; j < n_; ++j)
+          for (std::int64_t i = 0; i < n_; ++i) {
+            const std::int64_t idx = k * src.stride + (src.layout == Layout::col_major ? i + j * src.ld : i * src.ld + j);
+            const double v = static_cast<const double*>(src.data)[idx];
+            if (std::isfinite(v) && (std::abs(v) > limit || (v != 0 && std::abs(v) < tiny / 2) || (i == j && v > 0 && std::abs(v) < tiny / 2)))
+              throw Error("a: entry (" + std::to_string(i) + ", " + std::to_string(j) + ") of batch member " +
+                          std::to_string(k) + " = " + format_number(v) + " " +
+                          (std::abs(v) > limit ? "overflows" : "underflows") + " the " + to_string(be_->storage()) +
+                          " storage (its range is about [1.4e-45, 3.4e38]); scale A or iterate in f64 "
+                          "(options.storage = f64, storage_from_input = false)");
+          }
+    }
+    throw;
+  }
+}
+
+Report RootEngine::run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides) {
+  if (certifier_ && !a_exact) wide_->import_from(*be_, a, a64_);
+  if (certifier_ && a_exact) wide_->copy(*a_exact, a64_);
+  return run_checked(a, nullptr, overrides);
+}
+
+Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOverrides& ov) {
+  const auto start = Clock::now();
+  const int max_gemms = ov.max_gemms.value_or(o_.max_gemms);
+  const double target = ov.target.value_or(o_.target);
+  Mat* z = direct_ ? &z_ : nullptr;
+  if (z) be_->copy(b_in_, *z);
+  Report report;
+  report.mode = z ? "direct" : (b_desc_ ? "materialize" : "root");
+  report.storage = to_string(be_->storage());
+  report.backend = be_->name();
+  report.schedules = tables_->origin;
+  report.precond = to_string(o_.precond);
+  report.ridge = o_.ridge;
+  const auto nb = static_cast<std::size_t>(batch_);
+
+  validate_input(a, caller);
+  be_->copy(a, a_n_);
+  PrecondSettings ps;
+  ps.mode = o_.precond;
+  ps.p = o_.p;
+  ps.ridge = o_.ridge;
+  ps.l_target = o_.l_target;
+  ps.lambda_min_hint = ov.lambda_min_hint.value_or(o_.lambda_min_hint);
+  ps.kappa_hint = ov.kappa_hint.value_or(o_.kappa_hint);
+  ps.lambda_max_hint = o_.lambda_max_hint;
+  ps.l0_floor = smallest_edge_;
+  const Preconditioned pre = precondition_spd(*be_, a_n_, host_a_, ps, pws_);
+  std::vector<double> final_factor(nb);
+  for (std::size_t k = 0; k < nb; ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / o_.p);
+  report.scale = pre.scale;
+  report.l0 = pre.l0;
+  report.l0_source = pre.l0_source;
+  report.shift = pre.shift;
+  report.matrix_changed = o_.ridge != 0 || std::any_of(pre.shift.begin(), pre.shift.end(), [](double s) { return s != 0; });
+  if (o_.ridge != 0) report.notes.push_back("ridge: the result is the root of A + ridge I");
+  report.notes.insert(report.notes.end(), pre.notes.begin(), pre.notes.end());
+  const double worst_l0 = *std::min_element(pre.l0.begin(), pre.l0.end());
+  report.floor_eps = root_floor(be_->storage(), o_.p, 1 / worst_l0, n_);
+  if (target > 0 && target < report.floor_eps)
+    report.notes.push_back("the target " + format_number(target) + " is below the floor " +
+                           format_number(report.floor_eps) + " that " + report.storage +
+                           " storage can reach for this A (estimated from its condition number): it is unreachable");
+
+  // GEMMs this call needs besides the iteration: the materialised apply's X B.
+  const int extra = (b_desc_ && !z) ? 1 : 0;
+  const bool direct = z != nullptr;
+  bool diverged = pre.not_positive_definite;
+  std::string reason = pre.failure;
+  if (!diverged) {
+    StepPlanRequest req;
+    req.p = o_.p;
+    req.storage = be_->storage();
+    req.l0 = worst_l0;
+    req.target = target;
+    req.max_gemms = max_gemms > 0 ? max_gemms - extra : 0;
+    if (max_gemms > 0 && req.max_gemms <= 0)
+      throw Error("the GEMM budget (options.max_gemms = " + std::to_string(max_gemms) + ") leaves no room for the " +
+                  std::to_string(extra) + " GEMM(s) this call needs besides the iteration");
+    req.max_steps = o_.max_steps;
+    req.output = direct ? StepOutput::direct : StepOutput::materialize;
+    req.degree = o_.degree;
+    const StepPlan plan = plan_steps(*tables_, req);
+    DriverSettings ds;
+    ds.symmetrize_every = o_.symmetrize_every;
+    ds.renormalize = o_.renormalize;
+    ds.on_step = o_.on_step;
+    if (direct && pre.diagonal) be_->diag_scale(&pre.d, *z, nullptr);  // Z_0 = D B
+    const DriverResult it = driver_->run(*tables_, plan, a_n_, pre.l0, final_factor, ds, z);
+    report.steps = it.steps;
+    report.gemms = it.gemms;
+    report.degree = *std::max_element(plan.degrees.begin(), plan.degrees.end());
+    report.intervals = it.records;
+    report.model_eps = report.final_eps = it.model_eps;
+    report.estimated_residual = it.estimated_residual;
+    if (plan.at_floor && !plan.reaches_target)
+      report.notes.push_back("the target is below the smallest bound the tables certify in " + report.storage +
+                             " storage (" + format_number(plan.model_bound) +
+                             "); the iteration stopped where another step would not lower it");
+    diverged = it.diverged;
+    reason = it.reason;
+    if (!diverged && direct && pre.diagonal) be_->diag_scale(&pre.d, *z, nullptr);  // Z = D Z_n
+  }
+
+  if (diverged) {
+    const bool allowed = o_.fallback != Fallback::never;
+    if (!allowed && pre.not_positive_definite && ov.not_positive_definite_is_status) {
+      report.status = Status::not_positive_definite;
+      report.fallback_reason = reason;
+      report.seconds = seconds_since(start);
+      return report;
+    }
+    if (!allowed && pre.not_positive_definite)
+      throw Error("a: not numerically positive definite in " + report.storage + " storage (" + reason +
+                  ") and options.fallback is never");
+    if (!allowed) {
+      report.status = Status::diverged;
+      report.notes.push_back("the iteration diverged (" + reason + ") and options.fallback is never");
+      if (reason.find("non-finite") != std::string::npos)
+        throw Error("the iteration diverged with non-finite values (" + reason + ") and options.fallback is never");
+    } else {
+      // The exact root of A_n in double with the same final scaling.
+      report.fallback = true;
+      report.fallback_reason = reason;
+      report.status = Status::fallback;
+      if (!be_->exact_inverse_root(a_n_, o_.p, x_)) {
+        report.status = Status::not_positive_definite;
+        if (ov.not_positive_definite_is_status) {
+          report.seconds = seconds_since(start);
+          return report;
+        }
+        throw Error("a: not positive definite: " + reason +
+                    ", and the eigendecomposition fallback found a non-positive eigenvalue");
+      }
+      be_->scale(final_factor, x_);
+      if (direct) {
+        // Z from the exact root: reload B (z holds a diverged iterate).
+        be_->copy(b_in_, *z);
+        if (pre.diagonal) be_->diag_scale(&pre.d, *z, nullptr);
+      }
+    }
+  }
+  const bool have_x = !direct || report.fallback;
+  if (have_x && !report.fallback) {
+    // The driver's X is the result (x_ aliases it for materialised runs).
+    x_ = driver_->x();
+  }
+  if (have_x && pre.diagonal) be_->diag_scale(&pre.d, x_, &pre.d);
+  if (have_x) be_->symmetrize(x_);  // the certificate's theory needs X exactly symmetric
+  if (direct && report.fallback) {
+    Mat zn = b_in_;  // B is not needed any more: it takes the product
+    be_->gemm(Op::N, Op::N, 1.0, x_, *z, 0.0, zn);
+    be_->copy(zn, *z);
+    ++report.gemms;
+  } else if (b_desc_ && !direct) {
+    be_->gemm(Op::N, Op::N, 1.0, x_, b_in_, 0.0, z_);
+    ++report.gemms;
+  }
+
+  // The certificate of the returned X.
+  if (certifier_ && have_x) {
+    const auto t0 = Clock::now();
+    if (report.matrix_changed) {
+      std::vector<double> shift(nb);
+      for (std::size_t k = 0; k < nb; ++k) shift[k] = o_.ridge + pre.shift[k];
+      wide_->add_diagonal(shift, a64_);
+    }
+    wide_->import_from(*be_, x_, x64_);
+    const auto certs = certifier_->certify(a64_, x64_);
+    double worst = 0;
+    bool all = true;
+    for (std::size_t k = 0; k < certs.size(); ++k) {
+      if (!certs[k].proven) {
+        all = false;
+        report.notes.push_back("verification (batch member " + std::to_string(k) + "): " + certs[k].failure);
+      } else {
+        worst = std::max(worst, certs[k].eps_bound);
+      }
+    }
+    if (all) report.verified_eps = worst;
+    if (report.matrix_changed)
+      report.notes.push_back("the certificate is for the modified matrix (ridge / l_target shift added in double)");
+    report.verify_seconds = seconds_since(t0);
+  } else if (direct) {
+    report.notes.push_back("direct apply: Z is never compared with A^{-1/p} B, so there is no verified bound; "
+                           "model_eps is the interval model's (use mode materialize for a certified root)");
+  }
+  report.certified = report.verified_eps.has_value();
+  if (report.fallback) report.model_eps = report.final_eps = 0;
+  if (report.verified_eps)
+    report.target_reached = target > 0 && *report.verified_eps <= target;
+  else
+    report.target_reached = !o_.verify && target > 0 && report.model_eps <= target;
+  if (b_desc_ && !direct && report.certified)
+    report.notes.push_back("verified_eps certifies the materialised X; Z = X B adds the rounding of one product");
+
+  // On an unverified or missed target the caller may ask for the exact root instead.
+  if (o_.fallback == Fallback::on_unverified && !report.fallback && have_x && target > 0 &&
+      !(report.verified_eps && *report.verified_eps <= o_.fallback_factor * target)) {
+    const std::string why = report.verified_eps
+                                ? "the verified bound " + format_number(*report.verified_eps) + " misses the target " +
+                                      format_number(target) + " by more than fallback_factor " +
+                                      format_number(o_.fallback_factor)
+                                : std::string("no bound could be proven for the iteration's root");
+    if (be_->exact_inverse_root(a_n_, o_.p, x_)) {
+      be_->scale(final_factor, x_);
+      if (pre.diagonal) be_->diag_scale(&pre.d, x_, &pre.d);
+      be_->symmetrize(x_);
+      report.fallback = true;
+      report.fallback_reason = why;
+      report.status = Status::fallback;
+      report.verified_eps.reset();
+      const auto t0 = Clock::now();
+      wide_->import_from(*be_, x_, x64_);
+      const auto certs = certifier_->certify(a64_, x64_);
+      double worst = 0;
+      bool all = true;
+      for (const auto& c : certs) {
+        all = all && c.proven;
+        worst = std::max(worst, c.eps_bound);
+      }
+      if (all) report.verified_eps = worst;
+      report.certified = report.verified_eps.has_value();
+      report.target_reached = report.verified_eps && *report.verified_eps <= target;
+      report.verify_seconds += seconds_since(t0);
+    }
+  }
+  // Never hand back non-finite numbers: a result outside the storage's range is an error, not a result.
+  be_->count_nonfinite(direct || b_desc_ ? z_ : x_, 0);
+  if (be_->fetch_scalars()[0][0] > 0) {
+    report.status = Status::diverged;
+    throw Error(std::string("the result has non-finite entries: ") + (b_desc_ ? "A^{-1/p} B" : "A^{-1/p}") +
+                " is not representable in " + report.storage + " storage" +
+                (report.fallback ? " even from the exact root (" + report.fallback_reason + ")" : std::string()) +
+                "; scale A or B, or iterate in f64");
+  }
+  report.seconds = seconds_since(start);
+  return report;
+}
+
+void RootEngine::check_rhs_finite() {
+  be_->count_nonfinite(b_in_, 0);
+  if (!(be_->fetch_scalars()[0][0] > 0)) return;
+  std::vector<double> host(static_cast<std::size_t>(n_ * k_ * batch_));
+  be_->download(b_in_, HostMat{host.data(), DType::f64, n_, k_, n_, batch_, n_ * k_, Layout::col_major});
+  for (std::size_t i = 0; i < host.size(); ++i)
+    if (!std::isfinite(host[i])) {
+      const auto idx = static_cast<std::int64_t>(i);
+      throw Error("b: entry (" + std::to_string(idx % n_) + ", " + std::to_string((idx / n_) % k_) + ") of batch member " +
+                  std::to_string(idx / (n_ * k_)) + " is " + format_number(host[i]) + " in the " +
+                  to_string(be_->storage()) + " storage; expected finite values");
+    }
+}
+
+Report RootEngine::execute_root(const Matrix& a, MutableMatrix x) {
+  if (b_desc_) throw Error("internal: execute_root on an apply plan");
+  const auto start = Clock::now();
+  check_a(a);
+  check_view("x", x, o_.device, Batching::allowed);
+  if (x.rows != n_ || x.cols != n_ || x.batch != batch_)
+    throw Error("x: shape " + shape_text(x.rows, x.cols, x.batch) + " does not match a's " + shape_text(n_, n_, batch_));
+  move_in_a(a);
+  Report r = run_checked(a_in_, &a, {});
+  move_out(*be_, x_, x, true);
+  r.seconds = seconds_since(start);
+  return r;
+}
+
+Report RootEngine::execute_apply(const Matrix& a, const Matrix& b, MutableMatrix z) {
+  if (!b_desc_) throw Error("internal: execute_apply on a root plan");
+  const auto start = Clock::now();
+  check_a(a);
+  check_view("b", b, o_.device, Batching::allowed);
+  check_view("z", z, o_.device, Batching::allowed);
+  if (b.rows != n_ || b.cols != k_ || b.batch != batch_)
+    throw Error("b: shape " + shape_text(b.rows, b.cols, b.batch) + " does not match the plan's " +
+                shape_text(n_, k_, batch_));
+  if (z.rows != b.rows || z.cols != b.cols || z.batch != b.batch)
+    throw Error("z: shape " + shape_text(z.rows, z.cols, z.batch) + " does not match b's " +
+                shape_text(b.rows, b.cols, b.batch));
+  move_in_a(a);
+  move_in(*be_, "b", b, b_in_, false);
+  check_rhs_finite();
+  Report r = run_checked(a_in_, &a, {});
+  move_out(*be_, z_, z, false);
+  r.seconds = seconds_since(start);
+  return r;
+}
+
+}  // namespace pe::detail

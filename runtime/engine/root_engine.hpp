@@ -1,0 +1,93 @@
+// The engine of roots and applies: everything a RootPlan/ApplyPlan holds (backend, workspace, tables,
+// driver, verifier) and the one execution sequence below every entry point that needs A^{-1/p}:
+//   validate -> precondition -> plan the steps -> drive -> fall back if needed -> verify -> report.
+// Solves and Gram applies use it on matrices already in its backend (run()), never through the public API.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "certify.hpp"
+#include "driver.hpp"
+#include "pe/pe.hpp"
+#include "precondition.hpp"
+#include "schedules.hpp"
+
+namespace pe::detail {
+
+// Validates every Options field; throws pe::Error naming the field, its value and what was expected.
+void check_options(const Options& options);
+
+class RootEngine {
+ public:
+  // a: the shape of A (n x n, batch). b: the shape of B for an apply (null for a root). tables: when
+  // non-null, used instead of options.schedule_source (it must outlive the engine).
+  RootEngine(const MatrixDesc& a, const MatrixDesc* b, const Options& options, const ScheduleSet* tables = nullptr);
+  // The same on a backend the caller owns (it must outlive the engine and match options' device, storage
+  // and compute): solves and Gram applies share one backend between their engines.
+  RootEngine(const MatrixDesc& a, const MatrixDesc* b, const Options& options, const ScheduleSet* tables,
+             Backend& shared_backend);
+  ~RootEngine();
+
+  Report execute_root(const Matrix& a, MutableMatrix x);
+  Report execute_apply(const Matrix& a, const Matrix& b, MutableMatrix z);
+
+  // For engines built on top (solves, Gram applies): A already in backend() in the storage dtype, left
+  // untouched; a_exact: the same matrix in the f64 companion (companion()) when the caller has it there
+  // exactly, else null (A as stored is what gets certified). An apply reads B from rhs() (write it there
+  // first) and leaves Z in z(); a root (and a materialised apply) leaves X in result().
+  // Per-run changes of a few options (the budget and spectrum hints of an inner solve change from run to
+  // run), and whether "not positive definite" is a Status (for engines built on top) or a pe::Error.
+  struct RunOverrides {
+    std::optional<int> max_gemms;
+    std::optional<double> target;
+    std::optional<double> kappa_hint;
+    std::optional<double> lambda_min_hint;
+    bool not_positive_definite_is_status = false;
+  };
+  Report run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides);
+  Mat& result() { return x_; }
+  Mat& rhs() { return b_in_; }
+  Mat& z() { return z_; }
+  Backend* companion() { return wide_; }
+
+  Backend& backend() { return *be_; }
+  const Options& options() const { return o_; }
+  const MatrixDesc& shape() const { return a_desc_; }
+  bool direct() const { return direct_; }
+  const ScheduleSet& tables() const { return *tables_; }
+
+ private:
+  void init(const MatrixDesc* b, const ScheduleSet* tables, Backend* shared);
+  void check_a(const Matrix& a) const;
+  void move_in_a(const Matrix& a);
+  Report run_checked(const Mat& a, const Matrix* caller_view, const RunOverrides& overrides);
+  void check_rhs_finite();
+  void validate_input(const Mat& a, const Matrix* caller_view);
+  bool decide_direct() const;
+
+  Options o_;
+  MatrixDesc a_desc_;
+  std::optional<MatrixDesc> b_desc_;
+  bool direct_ = false;
+  const ScheduleSet* tables_ = nullptr;
+  std::optional<ScheduleSet> loaded_;
+  std::unique_ptr<Backend> be_owned_;
+  Backend* be_ = nullptr;
+  std::unique_ptr<Backend> wide_owned_;  // the f64 companion when the storage is not f64
+  Backend* wide_ = nullptr;
+  std::int64_t n_ = 0, batch_ = 1, k_ = 0;
+  Mat a_in_, a_n_, b_in_, z_, x_;        // x_: the materialised result (driver's X or the fallback's)
+  Mat a64_, x64_;                        // verification copies in the companion
+  PrecondWorkspace pws_;
+  std::unique_ptr<Driver> driver_;
+  std::unique_ptr<RootCertifier> certifier_;
+  std::vector<double> host_a_;           // diagonal modes only: A in double on the host
+  double smallest_edge_ = 1;
+};
+
+}  // namespace pe::detail
