@@ -109,8 +109,9 @@ class Backend {
   // All slots written since the last fetch, indexed [slot][batch member]; slots never written are empty.
   virtual std::vector<std::vector<double>> fetch_scalars() = 0;
 
-  // R <- B - A X with accumulation one level above the storage (double for fp32 on the CPU, fp32 for
-  // bf16/fp16 on the GPU): the residual of iterative refinement must be more accurate than the apply.
+  // R <- B - A X with accumulation one level above the storage (double for fp32 and fp64 on the CPU, fp64
+  // for fp32 on the GPU, fp32 for bf16/fp16 on both): the residual of iterative refinement must be more
+  // accurate than the apply.
   virtual void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) = 0;
 
   // Exact references used by the fallbacks, computed in double whatever the storage:

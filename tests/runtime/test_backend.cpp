@@ -117,9 +117,24 @@ TEST_P(Backend, ShapeViolationsThrow) {
 INSTANTIATE_TEST_SUITE_P(Dtypes, Backend, ::testing::Values(pe::DType::f32, pe::DType::f64),
                          [](const auto& info) { return std::string(pe::to_string(info.param)); });
 
-TEST(BackendFactory, CpuRejectsTf32AndBf16) {
-  EXPECT_THROW(pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::tf32), pe::Error);
-  EXPECT_THROW(pe::detail::make_cpu_backend(pe::DType::bf16, pe::ComputeMode::native), pe::Error);
+// The GPU formats are emulated (tests/runtime/test_emulated_formats.cpp); tf32 products need f32 storage.
+TEST(BackendFactory, CpuEmulatesTheGpuFormats) {
+  for (pe::DType storage : {pe::DType::bf16, pe::DType::f16}) {
+    auto be = pe::detail::make_cpu_backend(storage, pe::ComputeMode::native);
+    EXPECT_EQ(be->storage(), storage);
+    EXPECT_EQ(be->name(), "cpu");
+  }
+  EXPECT_EQ(pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::tf32)->compute(), pe::ComputeMode::tf32);
+  for (pe::DType storage : {pe::DType::f64, pe::DType::bf16, pe::DType::f16}) {
+    try {
+      pe::detail::make_cpu_backend(storage, pe::ComputeMode::tf32);
+      ADD_FAILURE() << "tf32 with " << pe::to_string(storage) << " storage was accepted";
+    } catch (const pe::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("needs f32 storage, got " + std::string(pe::to_string(storage))),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace
