@@ -121,6 +121,14 @@ class Backend {
   // X <- A^{-1} B through LU with partial pivoting (LAPACK dgetrf/dgetrs / cuSOLVER getrf/getrs).
   // Returns false (X untouched) when A is singular to working precision.
   virtual bool exact_solve(const Mat& a, const Mat& b, Mat& x) = 0;
+
+  // For the Newton correction (runtime/correction):
+  // A = Q diag(lambda) Q^T for symmetric A (square; q the same shape, lambda n x 1 per member), computed
+  // in double (LAPACK dsyevd / cuSOLVER syevd) and stored in this backend's dtype, eigenvalues ascending.
+  // Returns false (q and lambda untouched) when the eigensolver fails.
+  virtual bool symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) = 0;
+  // M <- M ./ C elementwise (same shape; C may be one matrix shared by every member of M).
+  virtual void divide_elementwise(const Mat& c, Mat& m) = 0;
 };
 
 }  // namespace pe::detail

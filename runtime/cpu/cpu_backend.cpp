@@ -450,6 +450,44 @@ class CpuBackend final : public Backend {
     return true;
   }
 
+  bool symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) override {
+    check_mat("symmetric_eigen A", a);
+    check_mat("symmetric_eigen Q", q);
+    check_mat("symmetric_eigen lambda", lambda);
+    check_square("symmetric_eigen A", a);
+    check_same_shape("A", a, "Q", q);
+    if (lambda.rows != a.rows || lambda.cols != 1 || lambda.batch != a.batch)
+      throw Error("backend: symmetric_eigen eigenvalues " + describe("lambda", lambda) + " do not fit " + describe("A", a));
+    const std::int64_t n = a.rows;
+    std::vector<std::vector<double>> vectors, values;
+    for (std::int64_t k = 0; k < a.batch; ++k) {
+      std::vector<double> v = to_double(a, k), w(static_cast<std::size_t>(std::max<std::int64_t>(1, n)));
+      if (n > 0 && LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', static_cast<lapack_int>(n), v.data(),
+                                  static_cast<lapack_int>(n), w.data()) != 0)
+        return false;
+      vectors.push_back(std::move(v));
+      values.push_back(std::move(w));
+    }
+    for (std::int64_t k = 0; k < a.batch; ++k) {
+      from_double(vectors[static_cast<std::size_t>(k)], q, k);
+      from_double(values[static_cast<std::size_t>(k)], lambda, k);
+    }
+    return true;
+  }
+
+  void divide_elementwise(const Mat& c, Mat& m) override {
+    check_mat("divide_elementwise C", c);
+    check_mat("divide_elementwise M", m);
+    if (c.rows != m.rows || c.cols != m.cols || (c.batch != m.batch && c.batch != 1))
+      throw Error("backend: divide_elementwise divisor " + describe("C", c) + " does not fit " + describe("M", m));
+    for (std::int64_t k = 0; k < m.batch; ++k) {
+      const std::int64_t ck = c.batch == 1 ? 0 : k;
+      for_each(m, k, [&](T& v, std::int64_t i, std::int64_t j) {
+        v = store(static_cast<double>(v) / static_cast<double>(at(c, ck, i, j)));
+      });
+    }
+  }
+
  private:
   static T& at(const Mat& m, std::int64_t k, std::int64_t i, std::int64_t j) {
     return static_cast<T*>(m.data)[k * m.stride + i + j * m.ld];
