@@ -4,6 +4,8 @@
 //               the f32 A), and the emulation's slowdown
 //   correction  the Newton correction (runtime/correction) of the runtime's f32 root: eps before and
 //               after, its time against the root's and against the eigendecomposition root's
+// (The GEMM-only quadrature candidate for the p = 2 step was measured with this tool at commit 3b0ffef and
+// removed: 4 to 5 times the eigendecomposition root's time here; bench/RESULTS.md.)
 // Times are medians of --repeats runs; eps and errors are measured in double (reference::root_eps).
 #include <cblas.h>
 
@@ -217,99 +219,6 @@ int run_correction(const std::vector<std::int64_t>& sizes, const std::vector<int
   return 0;
 }
 
-// The GEMM-only candidate for p = 2 (issue 16: "a GEMM-only solver if you can make one cheaper than the
-// exact fallback"): the Newton step D solves T D + D T = R, T = A^{1/2}, and
-//   D = int_0^inf e^{-sT} R e^{-sT} ds  (1/(a+b) = int_0^inf e^{-sa} e^{-sb} ds, per eigenpair),
-// with T ~ sym(A X) (the step's derivative error is then O(eps), so the step stays quadratic) and the
-// trapezoidal rule in log s on nodes s_k = 2^-7 .. 2^9 (ratio 2, so e^{-2sT} = (e^{-sT})^2 costs one
-// product; the rule's error is about e^{-pi^2 / ln 2} ~ 1e-6 relative, and below 2^-7 the integrand is R:
-// that tail is (ln 2) 2^-7 R). e^{-2^-7 T} by Taylor to degree 4. The residual is formed in double; the
-// quadrature runs in f32 on the storage backend. Needs ||A||_2 <= 1 (the bench's matrices).
-int run_gemm_only(const std::vector<std::int64_t>& sizes, const std::vector<double>& kappas, double target,
-                  int repeats) {
-  print_machine("gemm-only");
-  std::printf("p = 2; root: pe::inverse_root in f32 (target %g); quadrature correction in f32 with the residual in "
-              "f64; eig root: Backend::exact_inverse_root\n\n", target);
-  std::printf("| n | κ | eps root | eps after quadrature step | floor | f32 GEMMs | quadrature step [s] | eig root [s] | "
-              "quadrature / eig root |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-  const int lo = -7, hi = 9;
-  const double h = std::log(2.0);
-  for (std::int64_t n : sizes)
-    for (double kappa : kappas) {
-      auto a = as_f32(pe::reference::random_spd(pe::reference::make_spectrum(n, kappa, pe::reference::Spectrum::spread), 7));
-      const std::vector<float> af(a.begin(), a.end());
-      std::vector<float> xf(a.size());
-      pe::Options o;
-      o.p = 2;
-      o.target = target;
-      pe::inverse_root(pe::Matrix{af.data(), n, n, n, pe::DType::f32}, pe::MutableMatrix{xf.data(), n, n, n, pe::DType::f32}, o);
-      std::vector<double> root(xf.begin(), xf.end());
-      auto store = pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::native);
-      auto wide = pe::detail::make_cpu_backend(pe::DType::f64, pe::ComputeMode::native);
-      Mat aw = wide->allocate(n, n, 1), xw = wide->allocate(n, n, 1), w1 = wide->allocate(n, n, 1),
-          w2 = wide->allocate(n, n, 1);
-      Mat as = store->allocate(n, n, 1), xs = store->allocate(n, n, 1), t = store->allocate(n, n, 1),
-          r = store->allocate(n, n, 1), e = store->allocate(n, n, 1), e2 = store->allocate(n, n, 1),
-          er = store->allocate(n, n, 1), term = store->allocate(n, n, 1), d = store->allocate(n, n, 1),
-          x_root = store->allocate(n, n, 1), xe = store->allocate(n, n, 1);
-      wide->upload(host(a, n), aw);
-      store->upload(host(a, n), as);
-      store->upload(host(root, n), x_root);
-      const std::vector<double> one{1.0}, zero{0.0}, minus_one{-1.0};
-      int gemms = 0;
-      const auto step = [&] {
-        gemms = 0;
-        store->copy(x_root, xs);
-        wide->import_from(*store, xs, xw);
-        wide->gemm(pe::detail::Op::N, pe::detail::Op::N, 1.0, xw, aw, 0.0, w1);
-        wide->gemm(pe::detail::Op::N, pe::detail::Op::N, 1.0, w1, xw, 0.0, w2);
-        wide->symmetrize(w2);
-        wide->axpby_identity(minus_one, &w2, zero, nullptr, one, w1);  // R = I - X A X in double
-        store->import_from(*wide, w1, r);
-        store->gemm(pe::detail::Op::N, pe::detail::Op::N, 1.0, as, xs, 0.0, t);  // T ~ sym(A X)
-        store->symmetrize(t);
-        ++gemms;
-        // e = exp(-s0 T) = I + M (I + M/2 (I + M/3 (I + M/4))), M = -s0 T.
-        const double s0 = std::ldexp(1.0, lo);
-        store->axpby_identity(std::vector<double>{-s0 / 4}, &t, zero, nullptr, one, e);
-        for (double k : {3.0, 2.0, 1.0}) {
-          store->gemm(pe::detail::Op::N, pe::detail::Op::N, -s0 / k, t, e, 0.0, e2);
-          store->axpby_identity(one, &e2, zero, nullptr, one, e);
-          ++gemms;
-        }
-        store->axpby_identity(std::vector<double>{h * s0}, &r, zero, nullptr, zero, d);  // the tail below s0
-        for (int k = lo; k <= hi; ++k) {
-          const double s = std::ldexp(1.0, k);
-          store->gemm(pe::detail::Op::N, pe::detail::Op::N, 1.0, e, r, 0.0, er);
-          store->gemm(pe::detail::Op::N, pe::detail::Op::N, h * s, er, e, 0.0, term);
-          store->axpby_identity(one, &d, one, &term, zero, d);
-          gemms += 2;
-          if (k < hi) {
-            store->gemm(pe::detail::Op::N, pe::detail::Op::N, 1.0, e, e, 0.0, e2);
-            std::swap(e, e2);
-            ++gemms;
-          }
-        }
-        wide->import_from(*store, d, w2);
-        wide->axpby_identity(one, &xw, one, &w2, zero, xw);
-        wide->symmetrize(xw);
-        store->import_from(*wide, xw, xs);
-      };
-      const double t_step = median_seconds(repeats, step);
-      std::vector<double> corrected(a.size());
-      store->download(xs, host(corrected, n));
-      const double t_exact = median_seconds(repeats, [&] { store->exact_inverse_root(as, 2, xe); });
-      std::vector<double> exact(a.size());
-      store->download(xe, host(exact, n));
-      std::printf("| %lld | %.0e | %.2e | %.2e | %.2e | %d (+2 in f64) | %.3f | %.3f | %.2f |\n",
-                  static_cast<long long>(n), kappa, pe::reference::root_eps(a, root, n, 2),
-                  pe::reference::root_eps(a, corrected, n, 2), pe::reference::root_eps(a, exact, n, 2), gemms, t_step,
-                  t_exact, t_step / t_exact);
-      std::fflush(stdout);
-    }
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -321,8 +230,7 @@ int main(int argc, char** argv) {
   double target = 1e-3;
   int repeats = 3;
   for (auto* sub : {app.add_subcommand("formats", "tf32 / bf16 / f16 emulated against native f32"),
-                    app.add_subcommand("correction", "the Newton correction of the f32 root"),
-                    app.add_subcommand("gemm-only", "the GEMM-only quadrature candidate for p = 2 (not in the library)")}) {
+                    app.add_subcommand("correction", "the Newton correction of the f32 root")}) {
     sub->add_option("--n", sizes, "matrix sizes")->check(CLI::Range(std::int64_t{2}, std::int64_t{16384}));
     sub->add_option("--p", powers, "roots p")->check(CLI::Range(1, 64));
     sub->add_option("--kappa", kappas, "condition numbers")->check(CLI::Range(1.0, 1e12));
@@ -342,7 +250,6 @@ int main(int argc, char** argv) {
     }
     if (sizes.empty()) sizes = {512, 1024, 2048};
     if (kappas.empty()) kappas = {1e4};
-    if (app.got_subcommand("gemm-only")) return run_gemm_only(sizes, kappas, target, repeats);
     return run_correction(sizes, powers, kappas, target, repeats);
   } catch (const std::exception& e) {
     std::cerr << "pe-bench-accuracy: error: " << e.what() << "\n";
