@@ -109,8 +109,9 @@ class Backend {
   // All slots written since the last fetch, indexed [slot][batch member]; slots never written are empty.
   virtual std::vector<std::vector<double>> fetch_scalars() = 0;
 
-  // R <- B - A X with accumulation one level above the storage (double for fp32 on the CPU, fp32 for
-  // bf16/fp16 on the GPU): the residual of iterative refinement must be more accurate than the apply.
+  // R <- B - A X with accumulation one level above the storage (double for fp32 and fp64 on the CPU, fp64
+  // for fp32 on the GPU, fp32 for bf16/fp16 on both): the residual of iterative refinement must be more
+  // accurate than the apply.
   virtual void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) = 0;
 
   // Exact references used by the fallbacks, computed in double whatever the storage:
@@ -120,6 +121,14 @@ class Backend {
   // X <- A^{-1} B through LU with partial pivoting (LAPACK dgetrf/dgetrs / cuSOLVER getrf/getrs).
   // Returns false (X untouched) when A is singular to working precision.
   virtual bool exact_solve(const Mat& a, const Mat& b, Mat& x) = 0;
+
+  // For the Newton correction (runtime/correction):
+  // A = Q diag(lambda) Q^T for symmetric A (square; q the same shape, lambda n x 1 per member), computed
+  // in double (LAPACK dsyevd / cuSOLVER syevd) and stored in this backend's dtype, eigenvalues ascending.
+  // Returns false (q and lambda untouched) when the eigensolver fails.
+  virtual bool symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) = 0;
+  // M <- M ./ C elementwise (same shape; C may be one matrix shared by every member of M).
+  virtual void divide_elementwise(const Mat& c, Mat& m) = 0;
 };
 
 }  // namespace pe::detail

@@ -8,7 +8,8 @@
 
 namespace pe::detail {
 
-// CBLAS/LAPACKE backend (runtime/cpu); storage f32 or f64, compute native.
+// CBLAS/LAPACKE backend (runtime/cpu); storage f32 or f64, and the GPU formats emulated on f32 buffers:
+// bf16 and f16 storage, compute tf32 (TF32 products) on f32 storage (runtime/formats.hpp rounds).
 std::unique_ptr<Backend> make_cpu_backend(DType storage, ComputeMode compute);
 
 // cuBLASLt backend on `stream` (a cudaStream_t, or null for the default stream). Defined in runtime/cuda

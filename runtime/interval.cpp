@@ -19,7 +19,17 @@ StepChoice choose_step(const OwnedBucketTable& table, DType storage, Interval cu
   const BucketEntry& e = it == entries.begin() ? entries.front() : *std::prev(it);
   StepChoice c;
   c.entry = &e;
-  const bool f32 = storage == DType::f32;
+  // The coefficients as the backends multiply by them: f32 storage uses the values rounded to float
+  // (the *_f32 certificate). Every other storage applies them in double: f64 natively, and bf16/f16
+  // because both backends do element arithmetic in double and round once to the storage (the CUDA
+  // kernels and the CPU emulation alike), so the *_f64 certificate is the one that applies.
+  bool f32 = false;
+  switch (storage) {
+    case DType::f32: f32 = true; break;
+    case DType::f64:
+    case DType::bf16:
+    case DType::f16: f32 = false; break;
+  }
   for (int i = 0; i < 3; ++i) c.coeff[i] = f32 ? static_cast<double>(e.coeff_f32[i]) : e.coeff_f64[i];
   double lo = f32 ? e.image_lo_f32 : e.image_lo_f64;
   double hi = f32 ? e.image_hi_f32 : e.image_hi_f64;

@@ -42,6 +42,8 @@ std::string to_json(const Report& r) {
             {"fallback_reason", r.fallback_reason},
             {"seconds", r.seconds},
             {"verify_seconds", r.verify_seconds},
+            {"newton_steps", r.newton_steps},
+            {"newton_gemms", r.newton_gemms},
             {"notes", r.notes}};
   return j.dump();
 }

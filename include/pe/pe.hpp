@@ -106,6 +106,10 @@ struct Options {
   // max_i |lambda_i(X^p A) - 1| for the X actually returned, rounding included (docs/certificate.md).
   // Off: the Report carries only the interval model's bound and certified is false.
   bool verify = true;
+  // Newton steps on the finished root (docs/newton-correction.md), for targets below what the iteration's
+  // rounding reaches (floor_eps): each solves the step's Sylvester-type equation through A's
+  // eigendecomposition in double (about as costly as the exact root; reported), then verification judges it.
+  int newton_steps = 0;            // 0..4; roots and materialised applies
   Fallback fallback = Fallback::on_failure;
   double fallback_factor = 10;     // on_unverified: fall back when verified_eps > fallback_factor * target
   // Test and diagnostics hook, called after every step with host copies (slow; leave empty normally).
@@ -171,6 +175,8 @@ struct Report {
   std::string fallback_reason;
   double seconds = 0;
   double verify_seconds = 0;              // of which: the verification
+  int newton_steps = 0;                   // Newton corrections applied to X
+  int newton_gemms = 0;                   // their f64 products (besides one eigendecomposition), not in gemms
   std::vector<std::string> notes;
 };
 

@@ -1,5 +1,21 @@
 // The CPU backend: CBLAS (OpenBLAS) for products, LAPACKE for the exact references, plain loops for the
-// O(n^2) elementwise work. One class template for float and double storage.
+// O(n^2) elementwise work. One class template for float and double buffers.
+//
+// Float buffers hold f32 storage, and also the GPU formats emulated: bf16 and f16 storage (every stored
+// value rounded to the format) and tf32 products on f32 storage. The emulation rounds where the CUDA
+// backend (runtime/cuda) rounds:
+// - element operations (axpby_identity, scale, diag_scale, set_identity, add_diagonal, symmetrize,
+//   uploads, conversions, import_from, the exact references) compute in double and round once to the
+//   storage, as its kernels do (to_double ... from_double, __double2bfloat16 / __double2half);
+// - products take the stored (already rounded) operands, or for tf32 the operands rounded to tf32,
+//   accumulate in f32 (sgemm; products of bf16, f16 or tf32 values are exact in f32), apply alpha and
+//   beta in f32 and round the output once to the storage, as cuBLASLt does with CUBLAS_COMPUTE_32F
+//   (bf16/f16 data) and CUBLAS_COMPUTE_32F_FAST_TF32 (f32 data);
+// - residual() for bf16/f16 accumulates in f32 and rounds B - A X once, like the CUDA backend.
+// Where it differs: the summation order inside the products (OpenBLAS's blocking and FMAs against the
+// tensor cores' tree of partial sums), so results agree within the f32 accumulation bound, not bit for
+// bit; and TF32 operands are rounded to nearest even here, while the hardware may truncate them or
+// cuBLAS round them otherwise (it does not document which): on a GPU cuBLAS's behaviour is the reference.
 #include <cblas.h>
 #include <lapacke.h>
 
@@ -14,6 +30,7 @@
 #include <vector>
 
 #include "backend_factory.hpp"
+#include "formats.hpp"
 #include "pe/types.hpp"
 
 namespace pe::detail {
@@ -69,9 +86,16 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 template <class T>
 class CpuBackend final : public Backend {
  public:
+  // T = double: f64 storage. T = float: f32, bf16 or f16 storage; compute tf32 only with f32.
+  CpuBackend(DType storage, ComputeMode compute)
+      : storage_(storage),
+        compute_(compute),
+        format_(storage_format(storage)),
+        product_format_(product_input_format(storage, compute)) {}
+
   std::string name() const override { return "cpu"; }
-  DType storage() const override { return std::is_same_v<T, float> ? DType::f32 : DType::f64; }
-  ComputeMode compute() const override { return ComputeMode::native; }
+  DType storage() const override { return storage_; }
+  ComputeMode compute() const override { return compute_; }
 
   Mat allocate(std::int64_t rows, std::int64_t cols, std::int64_t batch) override {
     if (rows < 0 || cols < 0 || batch < 1)
@@ -88,7 +112,7 @@ class CpuBackend final : public Backend {
     check_host(src, dst, "upload");
     for (std::int64_t k = 0; k < dst.batch; ++k)
       for (std::int64_t j = 0; j < dst.cols; ++j)
-        for (std::int64_t i = 0; i < dst.rows; ++i) at(dst, k, i, j) = static_cast<T>(host_get(src, k, i, j));
+        for (std::int64_t i = 0; i < dst.rows; ++i) at(dst, k, i, j) = store(host_get(src, k, i, j));
   }
 
   void download(const Mat& src, const HostMat& dst) override {
@@ -118,8 +142,9 @@ class CpuBackend final : public Backend {
       for (std::int64_t k = 0; k < src.batch; ++k)
         for (std::int64_t j = 0; j < src.cols; ++j)
           for (std::int64_t i = 0; i < src.rows; ++i)
-            at(dst, k, i, j) = static_cast<T>(typed_source[k * src.stride + i + j * src.ld]);
+            at(dst, k, i, j) = store(static_cast<double>(typed_source[k * src.stride + i + j * src.ld]));
     };
+    // A cpu backend holds f64 storage in double buffers and every other storage in float buffers.
     if (from.storage() == DType::f64)
       convert(static_cast<const double*>(src.data));
     else
@@ -142,13 +167,23 @@ class CpuBackend final : public Backend {
         throw Error("backend: gemm operand batch " + std::to_string(x->batch) + " is neither 1 nor C's batch " +
                     std::to_string(c.batch));
     if (a.data == c.data || b.data == c.data) throw Error("backend: gemm output must not alias an input");
+    const bool round_inputs = product_format_ != format_;  // tf32 products of f32 storage
     for (std::int64_t k = 0; k < c.batch; ++k) {
       const T* pa = static_cast<const T*>(a.data) + (a.batch == 1 ? 0 : k * a.stride);
       const T* pb = static_cast<const T*>(b.data) + (b.batch == 1 ? 0 : k * b.stride);
       T* pc = static_cast<T*>(c.data) + k * c.stride;
       if (m == 0 || n == 0) continue;
+      std::int64_t lda = a.ld, ldb = b.ld;
+      if (round_inputs) {
+        const bool same = pa == pb && a.rows == b.rows && a.cols == b.cols && a.ld == b.ld;
+        pa = rounded_operand(a, pa, product_a_);
+        lda = std::max<std::int64_t>(1, a.rows);
+        pb = same ? pa : rounded_operand(b, pb, product_b_);
+        ldb = std::max<std::int64_t>(1, b.rows);
+      }
       blas_gemm<T>(op_a == Op::N ? CblasNoTrans : CblasTrans, op_b == Op::N ? CblasNoTrans : CblasTrans, m, n, ka,
-                   static_cast<T>(alpha), pa, a.ld, pb, b.ld, static_cast<T>(beta), pc, c.ld);
+                   static_cast<T>(alpha), pa, lda, pb, ldb, static_cast<T>(beta), pc, c.ld);
+      round_member(c, k);  // the f32 accumulator's output, rounded once to the storage
     }
   }
 
@@ -167,15 +202,15 @@ class CpuBackend final : public Backend {
       check_span(beta, c.batch, "beta");
     }
     for (std::int64_t k = 0; k < c.batch; ++k) {
-      const T al = a ? static_cast<T>(member(alpha, k, "alpha")) : T(0);
-      const T be = b ? static_cast<T>(member(beta, k, "beta")) : T(0);
-      const T ga = static_cast<T>(member(gamma, k, "gamma"));
+      const double al = a ? member(alpha, k, "alpha") : 0.0;
+      const double be = b ? member(beta, k, "beta") : 0.0;
+      const double ga = member(gamma, k, "gamma");
       for (std::int64_t j = 0; j < c.cols; ++j)
         for (std::int64_t i = 0; i < c.rows; ++i) {
-          T v = i == j ? ga : T(0);
-          if (a) v += al * at(*a, k, i, j);
-          if (b) v += be * at(*b, k, i, j);
-          at(c, k, i, j) = v;
+          double v = i == j ? ga : 0.0;
+          if (a) v += al * static_cast<double>(at(*a, k, i, j));
+          if (b) v += be * static_cast<double>(at(*b, k, i, j));
+          at(c, k, i, j) = store(v);
         }
     }
   }
@@ -184,8 +219,8 @@ class CpuBackend final : public Backend {
     check_mat("scale M", m);
     check_span(s, m.batch, "s");
     for (std::int64_t k = 0; k < m.batch; ++k) {
-      const T f = static_cast<T>(member(s, k, "s"));
-      for_each(m, k, [f](T& v, std::int64_t, std::int64_t) { v *= f; });
+      const double f = member(s, k, "s");
+      for_each(m, k, [&](T& v, std::int64_t, std::int64_t) { v = store(f * static_cast<double>(v)); });
     }
   }
 
@@ -199,9 +234,9 @@ class CpuBackend final : public Backend {
     for (std::int64_t k = 0; k < m.batch; ++k) {
       const T* l = left ? static_cast<const T*>(left->data) + (left->batch == 1 ? 0 : k * left->stride) : nullptr;
       const T* r = right ? static_cast<const T*>(right->data) + (right->batch == 1 ? 0 : k * right->stride) : nullptr;
-      for_each(m, k, [l, r](T& v, std::int64_t i, std::int64_t j) {
-        if (l) v *= l[i];
-        if (r) v *= r[j];
+      for_each(m, k, [&](T& v, std::int64_t i, std::int64_t j) {
+        const double li = l ? static_cast<double>(l[i]) : 1.0, rj = r ? static_cast<double>(r[j]) : 1.0;
+        v = store(li * static_cast<double>(v) * rj);
       });
     }
   }
@@ -210,7 +245,7 @@ class CpuBackend final : public Backend {
     check_mat("set_identity M", m);
     check_span(s, m.batch, "s");
     for (std::int64_t k = 0; k < m.batch; ++k) {
-      const T f = static_cast<T>(member(s, k, "s"));
+      const T f = store(member(s, k, "s"));
       for_each(m, k, [f](T& v, std::int64_t i, std::int64_t j) { v = i == j ? f : T(0); });
     }
   }
@@ -226,7 +261,7 @@ class CpuBackend final : public Backend {
         for (std::int64_t ib = jb; ib < m.rows; ib += kTile)
           for (std::int64_t j = jb; j < std::min(jb + kTile, m.cols); ++j)
             for (std::int64_t i = std::max(ib, j + 1); i < std::min(ib + kTile, m.rows); ++i) {
-              const T v = (at(m, k, i, j) + at(m, k, j, i)) / T(2);
+              const T v = store(0.5 * (static_cast<double>(at(m, k, i, j)) + static_cast<double>(at(m, k, j, i))));
               at(m, k, i, j) = v;
               at(m, k, j, i) = v;
             }
@@ -237,7 +272,8 @@ class CpuBackend final : public Backend {
     check_square("add_diagonal M", m);
     check_span(shift, m.batch, "shift");
     for (std::int64_t k = 0; k < m.batch; ++k)
-      for (std::int64_t i = 0; i < m.rows; ++i) at(m, k, i, i) += static_cast<T>(member(shift, k, "shift"));
+      for (std::int64_t i = 0; i < m.rows; ++i)
+        at(m, k, i, i) = store(static_cast<double>(at(m, k, i, i)) + member(shift, k, "shift"));
   }
 
   void extract_diagonal(const Mat& m, Mat& out) override {
@@ -332,7 +368,12 @@ class CpuBackend final : public Backend {
     if (a.rows != b.rows || a.cols != x.rows || x.cols != b.cols || a.batch != r.batch || x.batch != r.batch)
       throw Error("backend: residual shapes do not match: " + describe("A", a) + ", " + describe("X", x) + ", " +
                   describe("B", b));
-    // Accumulate in double whatever the storage (one level above fp32).
+    if (format_ == Format::bf16 || format_ == Format::f16) {
+      // One level above bf16/f16 is f32: accumulate B - A X in f32 and round once, as the CUDA backend.
+      if constexpr (std::is_same_v<T, float>) residual_in_f32(a, x, b, r);
+      return;
+    }
+    // f32 and f64 storage: accumulate in double (one level above f32).
     for (std::int64_t k = 0; k < r.batch; ++k) {
       std::vector<double> da = to_double(a, k), dx = to_double(x, k), db = to_double(b, k);
       if (a.rows > 0 && b.cols > 0)
@@ -409,6 +450,44 @@ class CpuBackend final : public Backend {
     return true;
   }
 
+  bool symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) override {
+    check_mat("symmetric_eigen A", a);
+    check_mat("symmetric_eigen Q", q);
+    check_mat("symmetric_eigen lambda", lambda);
+    check_square("symmetric_eigen A", a);
+    check_same_shape("A", a, "Q", q);
+    if (lambda.rows != a.rows || lambda.cols != 1 || lambda.batch != a.batch)
+      throw Error("backend: symmetric_eigen eigenvalues " + describe("lambda", lambda) + " do not fit " + describe("A", a));
+    const std::int64_t n = a.rows;
+    std::vector<std::vector<double>> vectors, values;
+    for (std::int64_t k = 0; k < a.batch; ++k) {
+      std::vector<double> v = to_double(a, k), w(static_cast<std::size_t>(std::max<std::int64_t>(1, n)));
+      if (n > 0 && LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', static_cast<lapack_int>(n), v.data(),
+                                  static_cast<lapack_int>(n), w.data()) != 0)
+        return false;
+      vectors.push_back(std::move(v));
+      values.push_back(std::move(w));
+    }
+    for (std::int64_t k = 0; k < a.batch; ++k) {
+      from_double(vectors[static_cast<std::size_t>(k)], q, k);
+      from_double(values[static_cast<std::size_t>(k)], lambda, k);
+    }
+    return true;
+  }
+
+  void divide_elementwise(const Mat& c, Mat& m) override {
+    check_mat("divide_elementwise C", c);
+    check_mat("divide_elementwise M", m);
+    if (c.rows != m.rows || c.cols != m.cols || (c.batch != m.batch && c.batch != 1))
+      throw Error("backend: divide_elementwise divisor " + describe("C", c) + " does not fit " + describe("M", m));
+    for (std::int64_t k = 0; k < m.batch; ++k) {
+      const std::int64_t ck = c.batch == 1 ? 0 : k;
+      for_each(m, k, [&](T& v, std::int64_t i, std::int64_t j) {
+        v = store(static_cast<double>(v) / static_cast<double>(at(c, ck, i, j)));
+      });
+    }
+  }
+
  private:
   static T& at(const Mat& m, std::int64_t k, std::int64_t i, std::int64_t j) {
     return static_cast<T*>(m.data)[k * m.stride + i + j * m.ld];
@@ -440,9 +519,51 @@ class CpuBackend final : public Backend {
         out[static_cast<std::size_t>(i + j * m.rows)] = static_cast<double>(at(m, k, i, j));
     return out;
   }
-  static void from_double(const std::vector<double>& v, Mat& m, std::int64_t k) {
+  void from_double(const std::vector<double>& v, Mat& m, std::int64_t k) const {
     for (std::int64_t j = 0; j < m.cols; ++j)
-      for (std::int64_t i = 0; i < m.rows; ++i) at(m, k, i, j) = static_cast<T>(v[static_cast<std::size_t>(i + j * m.rows)]);
+      for (std::int64_t i = 0; i < m.rows; ++i) at(m, k, i, j) = store(v[static_cast<std::size_t>(i + j * m.rows)]);
+  }
+
+  // R <- B - A X with f32 accumulation, rounded once to the storage (bf16/f16 in float buffers). The
+  // operands are read in place (already rounded); the sum goes through a packed f32 buffer, so R may
+  // alias B.
+  void residual_in_f32(const Mat& a, const Mat& x, const Mat& b, Mat& r) const {
+    const auto ld = [](std::int64_t v) { return static_cast<blasint>(std::max<std::int64_t>(1, v)); };
+    std::vector<float> sum(static_cast<std::size_t>(std::max<std::int64_t>(1, b.rows * b.cols)));
+    for (std::int64_t k = 0; k < r.batch; ++k) {
+      for (std::int64_t j = 0; j < b.cols; ++j)
+        for (std::int64_t i = 0; i < b.rows; ++i) sum[static_cast<std::size_t>(i + j * b.rows)] = at(b, k, i, j);
+      if (a.rows > 0 && b.cols > 0 && a.cols > 0)
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(a.rows),
+                    static_cast<blasint>(b.cols), static_cast<blasint>(a.cols), -1.0f, &at(a, k, 0, 0), ld(a.ld),
+                    &at(x, k, 0, 0), ld(x.ld), 1.0f, sum.data(), ld(b.rows));
+      for (std::int64_t j = 0; j < r.cols; ++j)
+        for (std::int64_t i = 0; i < r.rows; ++i)
+          at(r, k, i, j) = store(static_cast<double>(sum[static_cast<std::size_t>(i + j * r.rows)]));
+    }
+  }
+
+  // A value computed in double, rounded once to the storage format.
+  T store(double v) const {
+    if constexpr (std::is_same_v<T, double>) {
+      return v;
+    } else {
+      return format_ == Format::f32 ? static_cast<float>(v) : static_cast<float>(round_to(format_, v));
+    }
+  }
+  // Member k of a product's output, from the f32 accumulator to the storage format (bf16/f16).
+  void round_member(Mat& m, std::int64_t k) const {
+    if (format_ == Format::f32 || format_ == Format::f64) return;
+    for_each(m, k, [this](T& v, std::int64_t, std::int64_t) { v = round_to(format_, v); });
+  }
+  // The operand's member at `data` rounded to the product input format (tf32), packed (ld = rows) into
+  // `scratch`, which keeps its capacity from call to call.
+  const T* rounded_operand(const Mat& m, const T* data, std::vector<T>& scratch) const {
+    scratch.resize(static_cast<std::size_t>(std::max<std::int64_t>(1, m.rows * m.cols)));
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      for (std::int64_t i = 0; i < m.rows; ++i)
+        scratch[static_cast<std::size_t>(i + j * m.rows)] = round_to(product_format_, data[i + j * m.ld]);
+    return scratch.data();
   }
 
   static void check_host(const HostMat& h, const Mat& m, const char* what) {
@@ -489,6 +610,11 @@ class CpuBackend final : public Backend {
     slot_ref(slot) = std::move(values);
   }
 
+  const DType storage_;
+  const ComputeMode compute_;
+  const Format format_;          // what every stored value is rounded to
+  const Format product_format_;  // what GEMM operands are rounded to (tf32 for compute tf32)
+  std::vector<T> product_a_, product_b_;  // rounded GEMM operands (tf32)
   std::list<std::vector<T>> buffers_;
   std::map<int, std::vector<double>> slots_;
 };
@@ -496,16 +622,22 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(DType storage, ComputeMode compute) {
-  if (compute != ComputeMode::native)
-    throw Error("the CPU backend supports only compute mode native (tf32 needs the CUDA backend)");
+  if (compute != ComputeMode::native && compute != ComputeMode::tf32)
+    throw Error("compute mode value " + std::to_string(static_cast<int>(compute)) +
+                " is unknown (expected native or tf32)");
+  if (compute == ComputeMode::tf32 && storage != DType::f32)
+    throw Error(std::string("compute mode tf32 (TF32 products, emulated on the CPU) needs f32 storage, got ") +
+                to_string(storage));
   switch (storage) {
     case DType::f32:
-      return std::make_unique<CpuBackend<float>>();
+    case DType::bf16:
+    case DType::f16:
+      return std::make_unique<CpuBackend<float>>(storage, compute);
     case DType::f64:
-      return std::make_unique<CpuBackend<double>>();
-    default:
-      throw Error(std::string("the CPU backend stores f32 or f64, not ") + to_string(storage));
+      return std::make_unique<CpuBackend<double>>(storage, compute);
   }
+  throw Error("storage dtype value " + std::to_string(static_cast<int>(storage)) +
+              " is unknown (expected f32, f64, bf16 or f16)");
 }
 
 }  // namespace pe::detail

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -85,6 +86,34 @@ std::vector<double> multiply(const std::vector<double>& a, const std::vector<dou
               static_cast<blasint>(m), 1.0, a.data(), static_cast<blasint>(n), b.data(), static_cast<blasint>(m), 0.0,
               c.data(), static_cast<blasint>(n));
   return c;
+}
+
+double root_eps(const std::vector<double>& a, const std::vector<double>& x, std::int64_t n, int p) {
+  const auto ni = static_cast<blasint>(n);
+  std::vector<double> l(a);
+  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', static_cast<lapack_int>(n), l.data(), static_cast<lapack_int>(n)) != 0)
+    throw Error("reference: root_eps needs a positive definite A");
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = 0; i < j; ++i) l[static_cast<std::size_t>(i + j * n)] = 0;
+  std::vector<double> s(x);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = j + 1; i < n; ++i) {
+      const double m = 0.5 * (x[static_cast<std::size_t>(i + j * n)] + x[static_cast<std::size_t>(j + i * n)]);
+      s[static_cast<std::size_t>(i + j * n)] = s[static_cast<std::size_t>(j + i * n)] = m;
+    }
+  std::vector<double> w(l), t(l.size());  // w <- S^p L
+  for (int k = 0; k < p; ++k) {
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0, s.data(), ni, w.data(), ni, 0.0, t.data(), ni);
+    w.swap(t);
+  }
+  cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, ni, ni, ni, 1.0, l.data(), ni, w.data(), ni, 0.0, t.data(), ni);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = j + 1; i < n; ++i) {
+      const double m = 0.5 * (t[static_cast<std::size_t>(i + j * n)] + t[static_cast<std::size_t>(j + i * n)]);
+      t[static_cast<std::size_t>(i + j * n)] = t[static_cast<std::size_t>(j + i * n)] = m;
+    }
+  const std::vector<double> ev = eigenvalues(t, n);
+  return std::max(std::abs(ev.front() - 1), std::abs(ev.back() - 1));
 }
 
 double relative_error(const std::vector<double>& a, const std::vector<double>& b) {

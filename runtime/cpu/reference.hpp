@@ -24,6 +24,11 @@ std::vector<double> eigenvalues(const std::vector<double>& a, std::int64_t n);
 std::vector<double> multiply(const std::vector<double>& a, const std::vector<double>& b, std::int64_t n,
                              std::int64_t m, std::int64_t k);
 
+// eps(X) = max_i |lambda_i(X^p A) - 1| for symmetric positive definite A (column-major n x n), measured in
+// double as the eigenvalues of L^T S^p L with A = L L^T (dpotrf) and S = (X + X^T) / 2. Throws if A is not
+// positive definite. Rounding of the measurement: about n u_f64 ||L^T S^p L||, far below f32's floors.
+double root_eps(const std::vector<double>& a, const std::vector<double>& x, std::int64_t n, int p);
+
 // ||a - b||_F / ||b||_F.
 double relative_error(const std::vector<double>& a, const std::vector<double>& b);
 

@@ -590,6 +590,23 @@ void CudaBackend::ensure_solver() {
   PE_CUSOLVER_TRY(cusolverDnSetStream(solver_, stream_));
 }
 
+bool CudaBackend::syevd_member(const Mat& a, std::int64_t k, double* vectors, double* eigenvalues) {
+  ensure_solver();
+  const int n = static_cast<int>(a.rows);
+  int lwork = 0;
+  PE_CUSOLVER_TRY(cusolverDnDsyevd_bufferSize(solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n, nullptr,
+                                              n, nullptr, &lwork));
+  auto* work = static_cast<double*>(solver_work_.ensure(sizeof(double) * (1 + static_cast<std::size_t>(lwork)), stream_));
+  int* info = reinterpret_cast<int*>(work);  // solver_work: [info | work]
+  member_to_double(a, k, vectors);
+  PE_CUSOLVER_TRY(cusolverDnDsyevd(solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n, vectors, n,
+                                   eigenvalues, work + 1, lwork, info));
+  int host_info = 0;
+  PE_CUDA_TRY(cudaMemcpyAsync(&host_info, info, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  PE_CUDA_TRY(cudaStreamSynchronize(stream_));
+  return host_info == 0;
+}
+
 bool CudaBackend::exact_inverse_root(const Mat& a, int p, Mat& x) {
   run_pending_reductions();
   check_mat("exact_inverse_root", "a", a);
@@ -599,32 +616,20 @@ bool CudaBackend::exact_inverse_root(const Mat& a, int p, Mat& x) {
   if (p < 1) throw pe::Error("cuda backend exact_inverse_root: argument 'p' is " + std::to_string(p) + ", expected >= 1");
   if (a.rows > std::numeric_limits<int>::max() / a.rows)
     throw pe::Error("cuda backend exact_inverse_root: n = " + std::to_string(a.rows) + " is too large for cuSOLVER");
-  ensure_solver();
   const int n = static_cast<int>(a.rows);
   const std::int64_t nn = a.rows * a.rows;
-  int lwork = 0;
-  PE_CUSOLVER_TRY(cusolverDnDsyevd_bufferSize(solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n, nullptr,
-                                              n, nullptr, &lwork));
-  // wide: [vectors n x n | roots n x n x batch]; solver_work: [eigenvalues n | info | work]
-  auto* wide = static_cast<double*>(wide_.ensure(sizeof(double) * nn * (1 + a.batch), stream_));
+  // wide: [vectors n x n | roots n x n x batch | eigenvalues n]
+  auto* wide = static_cast<double*>(wide_.ensure(sizeof(double) * (nn * (1 + a.batch) + a.rows), stream_));
   double* vectors = wide;
   double* roots = wide + nn;
-  auto* work = static_cast<double*>(solver_work_.ensure(sizeof(double) * (a.rows + 1 + lwork), stream_));
-  double* eigenvalues = work;
-  int* info = reinterpret_cast<int*>(work + a.rows);
-  double* lwork_area = work + a.rows + 1;
+  double* eigenvalues = wide + nn * (1 + a.batch);
   std::vector<double> host_eigenvalues(static_cast<std::size_t>(n));
   const LtTypes f64 = lt_types(DType::f64, ComputeMode::native);
   for (std::int64_t k = 0; k < a.batch; ++k) {
-    member_to_double(a, k, vectors);
-    PE_CUSOLVER_TRY(cusolverDnDsyevd(solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n, vectors, n,
-                                     eigenvalues, lwork_area, lwork, info));
-    int host_info = 0;
-    PE_CUDA_TRY(cudaMemcpyAsync(&host_info, info, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    if (!syevd_member(a, k, vectors, eigenvalues)) return false;
     PE_CUDA_TRY(cudaMemcpyAsync(host_eigenvalues.data(), eigenvalues, sizeof(double) * n, cudaMemcpyDeviceToHost,
                                 stream_));
     PE_CUDA_TRY(cudaStreamSynchronize(stream_));
-    if (host_info != 0) return false;
     // Ascending order. Positive definite to working precision: lambda_min > n eps lambda_max.
     const double lo = host_eigenvalues.front(), hi = host_eigenvalues.back();
     if (!std::isfinite(lo) || !std::isfinite(hi) || !(hi > 0.0) ||
@@ -698,6 +703,45 @@ bool CudaBackend::exact_solve(const Mat& a, const Mat& b, Mat& x) {
   }
   launch_convert(view_of(packed(solutions, b.rows, b.cols, b.batch), DType::f64), view_of(x, storage_), stream_);
   return true;
+}
+
+// ---- Newton correction support -------------------------------------------------------------------
+
+bool CudaBackend::symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) {
+  run_pending_reductions();
+  check_mat("symmetric_eigen", "a", a);
+  check_square("symmetric_eigen", "a", a);
+  check_mat("symmetric_eigen", "q", q);
+  check_same_shape("symmetric_eigen", "q", q, "a", a);
+  check_mat("symmetric_eigen", "lambda", lambda);
+  if (lambda.rows != a.rows || lambda.cols != 1 || lambda.batch != a.batch)
+    throw pe::Error("cuda backend symmetric_eigen: argument 'lambda' is " + std::to_string(lambda.rows) + " x " +
+                    std::to_string(lambda.cols) + " x " + std::to_string(lambda.batch) + ", expected " +
+                    std::to_string(a.rows) + " x 1 x " + std::to_string(a.batch));
+  if (a.rows > std::numeric_limits<int>::max() / a.rows)
+    throw pe::Error("cuda backend symmetric_eigen: n = " + std::to_string(a.rows) + " is too large for cuSOLVER");
+  if (a.rows == 0) return true;
+  const int n = static_cast<int>(a.rows);
+  const std::int64_t nn = a.rows * a.rows;
+  // wide: [vectors n x n x batch | eigenvalues n x batch]. Every member is decomposed before anything is
+  // written, so a failure leaves q and lambda untouched.
+  auto* wide = static_cast<double*>(wide_.ensure(sizeof(double) * (nn + a.rows) * a.batch, stream_));
+  double* vectors = wide;
+  double* values = wide + nn * a.batch;
+  for (std::int64_t k = 0; k < a.batch; ++k)
+    if (!syevd_member(a, k, vectors + k * nn, values + k * a.rows)) return false;
+  launch_convert(view_of(packed(vectors, n, n, a.batch), DType::f64), view_of(q, storage_), stream_);
+  launch_convert(view_of(packed(values, n, 1, a.batch), DType::f64), view_of(lambda, storage_), stream_);
+  return true;
+}
+
+void CudaBackend::divide_elementwise(const Mat& c, Mat& m) {
+  run_pending_reductions();
+  check_mat("divide_elementwise", "c", c);
+  check_mat("divide_elementwise", "m", m);
+  if (c.rows != m.rows || c.cols != m.cols) check_same_shape("divide_elementwise", "c", c, "m", m);
+  check_batch_compatible("divide_elementwise", "c", c, m.batch);
+  launch_divide_elementwise(storage_, c, m, stream_);
 }
 
 }  // namespace gpu

@@ -69,6 +69,8 @@ class CudaBackend final : public Backend {
   void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) override;
   bool exact_inverse_root(const Mat& a, int p, Mat& x) override;
   bool exact_solve(const Mat& a, const Mat& b, Mat& x) override;
+  bool symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) override;
+  void divide_elementwise(const Mat& c, Mat& m) override;
 
   std::size_t cached_matmul_plans() const { return plans_.size(); }
   // D <- alpha op(A) op(B) + beta C with explicit cuBLASLt types (C may be D): the one place that
@@ -98,6 +100,10 @@ class CudaBackend final : public Backend {
 
   double* slot_pointer(int slot, std::int64_t batch);  // reserves slot for `batch` members
   void ensure_solver();
+  // Member k of a, converted to double at `vectors` (n x n), is replaced by its eigenvectors, its
+  // eigenvalues (ascending) go to `eigenvalues` (n doubles on the device); false when syevd reports a
+  // failure. Synchronises the stream (the info word).
+  bool syevd_member(const Mat& a, std::int64_t k, double* vectors, double* eigenvalues);
   // Converts member k of m (storage dtype) into a packed double matrix at dst.
   void member_to_double(const Mat& m, std::int64_t k, double* dst);
 

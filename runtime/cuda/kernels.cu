@@ -316,6 +316,21 @@ __global__ void reduction_finish_kernel(const T* m, std::int64_t ld, std::int64_
   if (out.trace) out.trace[k] = sums[MemberSums::kTrace];
 }
 
+template <class T>
+__global__ void divide_elementwise_kernel(const T* c, std::int64_t ldc, std::int64_t sc, T* m, std::int64_t ldm,
+                                          std::int64_t sm, std::int64_t rows, std::int64_t cols) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const T* ck = c + blockIdx.z * sc;
+  T* mk = m + blockIdx.z * sm;
+  for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
+       j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
+    const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
+    for (std::int64_t j = j0; j < j1; ++j)
+      mk[i + j * ldm] = from_double<T>(to_double(mk[i + j * ldm]) / to_double(ck[i + j * ldc]));
+  }
+}
+
 __global__ void power_kernel(double* v, std::int64_t count, double power) {
   const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   if (i < count) v[i] = pow(v[i], power);
@@ -447,6 +462,19 @@ void launch_reductions(DType dtype, const Mat& m, const ReductionOutputs& out, d
     for_member_chunks(batch, std::int64_t{1} << 30, [&](std::int64_t first, std::int64_t count) {
       reduction_finish_kernel<T><<<static_cast<unsigned>(count), kThreads, 0, stream>>>(
           data, m.ld, sm, rows, row_abs, row_abs_minus_identity, row_off_diagonal, member_sums, out, first);
+      PE_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void launch_divide_elementwise(DType dtype, const Mat& c, Mat& m, cudaStream_t stream) {
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t sc = member_stride(c), sm = member_stride(m);
+    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      divide_elementwise_kernel<T><<<element_grid(m.rows, m.cols, count), kThreads, 0, stream>>>(
+          member<T>(static_cast<const void*>(c.data), sc, first), c.ld, sc, member<T>(m.data, sm, first), m.ld, sm,
+          m.rows, m.cols);
       PE_CUDA_CHECK_LAUNCH();
     });
   });

@@ -50,6 +50,9 @@ struct ReductionOutputs {
 std::int64_t reduction_scratch_doubles(const Mat& m);
 void launch_reductions(DType dtype, const Mat& m, const ReductionOutputs& out, double* scratch, cudaStream_t stream);
 
+// m <- m ./ c elementwise (c: batch 1 or m.batch), in double, rounded once to dtype.
+void launch_divide_elementwise(DType dtype, const Mat& c, Mat& m, cudaStream_t stream);
+
 // v[i] <- v[i]^power for a device vector of doubles (the eigenvalue scaling of the exact root).
 void launch_power(double* v, std::int64_t count, double power, cudaStream_t stream);
 

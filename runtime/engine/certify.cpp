@@ -1,5 +1,7 @@
 #include "certify.hpp"
 
+#include "formats.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -17,7 +19,7 @@ std::vector<MemberCertificate> RootCertifier::certify(const Mat& a, const Mat&) 
 }
 
 double root_floor(DType storage, int p, double kappa, std::int64_t) {
-  const double u = storage == DType::f64 ? 0x1p-53 : storage == DType::f32 ? 0x1p-24 : storage == DType::f16 ? 0x1p-11 : 0x1p-8;
+  const double u = unit_roundoff(storage);
   return p * u * std::pow(std::max(kappa, 1.0), std::max(0.5, 1.0 / p));
 }
 

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "backend_factory.hpp"
+#include "formats.hpp"
 #include "interval.hpp"
 #include "pe/detail/format.hpp"
 #include "step_plan.hpp"
@@ -19,16 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double unit_roundoff(DType dtype) {
-  switch (dtype) {
-    case DType::f64: return std::numeric_limits<double>::epsilon() / 2;
-    case DType::f32: return std::numeric_limits<float>::epsilon() / 2;
-    case DType::f16: return 0x1p-11;
-    case DType::bf16: return 0x1p-8;
-  }
-  return 0;
-}
 
 template <class View>
 HostMat host_view(const View& v) {
@@ -130,6 +121,8 @@ void check_options(const Options& o) {
   if (o.reuse_count < 1) throw Error("options.reuse_count = " + std::to_string(o.reuse_count) + ": expected >= 1");
   if (!(o.fallback_factor >= 1) || !std::isfinite(o.fallback_factor))
     throw Error("options.fallback_factor = " + format_number(o.fallback_factor) + ": expected a finite value >= 1");
+  if (o.newton_steps < 0 || o.newton_steps > 4)
+    throw Error("options.newton_steps = " + std::to_string(o.newton_steps) + ": expected 0..4");
   if (o.fallback == Fallback::on_unverified && !o.verify)
     throw Error("options.fallback = on_unverified needs options.verify = true (it acts on the verified bound)");
   if (o.schedule_source == ScheduleSource::json_file && o.schedule_file.empty())
@@ -211,7 +204,7 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
   // Direct applies keep a root buffer for the fallback's exact root only.
   x_ = direct_ ? be_->allocate(n_, n_, batch_) : driver_->x();
   host_a_.resize(static_cast<std::size_t>(n_ * n_ * batch_));
-  if (o_.verify && !direct_) {
+  if ((o_.verify || o_.newton_steps > 0) && !direct_) {
     if (storage == DType::f64) {
       wide_ = be_;
     } else {
@@ -220,7 +213,8 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
     }
     a64_ = wide_->allocate(n_, n_, batch_);
     x64_ = wide_->allocate(n_, n_, batch_);
-    certifier_ = std::make_unique<RootCertifier>(*wide_, n_, batch_, o_.p);
+    if (o_.verify) certifier_ = std::make_unique<RootCertifier>(*wide_, n_, batch_, o_.p);
+    if (o_.newton_steps > 0) newton_ = std::make_unique<NewtonCorrection>(*wide_, n_, batch_, o_.p);
   }
 }
 
@@ -266,7 +260,7 @@ void RootEngine::check_a(const Matrix& a) const {
 
 void RootEngine::move_in_a(const Matrix& a) {
   move_in(*be_, "a", a, a_in_, true);
-  if (!certifier_) return;
+  if (!wide_) return;
   // The verification copy holds the caller's values exactly (f32 and f64 are exact in double).
   if (a.device == Device::cpu)
     wide_->upload(host_view(a), a64_);
@@ -277,7 +271,11 @@ void RootEngine::move_in_a(const Matrix& a) {
 void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
   auto& host = host_a_;
   be_->download(a, HostMat{host.data(), DType::f64, n_, n_, n_, batch_, n_ * n_, Layout::col_major});
-  const double tolerance = o_.symmetry_tolerance >= 0 ? o_.symmetry_tolerance : 100 * unit_roundoff(a_desc_.dtype);
+  // Checked on A as stored: a storage narrower than the input (bf16, f16) may round two entries that agree
+  // within the input's tolerance to neighbouring values, 2 u_storage |a_ij| apart.
+  const double input_unit = unit_roundoff(a_desc_.dtype), storage_unit = unit_roundoff(be_->storage());
+  const double rounding_asymmetry = storage_unit > input_unit ? 2 * storage_unit : 0;
+  const double tolerance = o_.symmetry_tolerance >= 0 ? o_.symmetry_tolerance : 100 * input_unit + rounding_asymmetry;
   try {
     check_symmetric_finite(host, n_, batch_, tolerance, o_.ridge, be_->storage());
   } catch (const Error&) {
@@ -304,8 +302,8 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
 }
 
 Report RootEngine::run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides) {
-  if (certifier_ && !a_exact) wide_->import_from(*be_, a, a64_);
-  if (certifier_ && a_exact) wide_->copy(*a_exact, a64_);
+  if (wide_ && !a_exact) wide_->import_from(*be_, a, a64_);
+  if (wide_ && a_exact) wide_->copy(*a_exact, a64_);
   return run_checked(a, nullptr, overrides);
 }
 
@@ -335,7 +333,12 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   ps.kappa_hint = ov.kappa_hint.value_or(o_.kappa_hint);
   ps.lambda_max_hint = o_.lambda_max_hint;
   ps.l0_floor = smallest_edge_;
-  const Preconditioned pre = precondition_spd(*be_, a_n_, host_a_, ps, pws_);
+  Preconditioned pre = precondition_spd(*be_, a_n_, host_a_, ps, pws_);
+  if (pre.not_positive_definite && unit_roundoff(be_->storage()) > unit_roundoff(a_desc_.dtype))
+    pre.failure += " in " + std::string(to_string(be_->storage())) + " storage: rounding A to " +
+                   to_string(be_->storage()) + " (unit roundoff " + format_number(unit_roundoff(be_->storage())) +
+                   " per entry) moves its eigenvalues by up to that times || |A| ||_2, more than the smallest of them; " +
+                   to_string(a_desc_.dtype) + " storage keeps A as given";
   std::vector<double> final_factor(nb);
   for (std::size_t k = 0; k < nb; ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / o_.p);
   report.scale = pre.scale;
@@ -436,6 +439,26 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     x_ = driver_->x();
   }
   if (have_x && pre.diagonal) be_->diag_scale(&pre.d, x_, &pre.d);
+  if (wide_ && have_x && report.matrix_changed) {
+    // The matrix the root is for (certificate, correction): A + ridge I (+ the l_target shift), in double.
+    std::vector<double> shift(nb);
+    for (std::size_t k = 0; k < nb; ++k) shift[k] = o_.ridge + pre.shift[k];
+    wide_->add_diagonal(shift, a64_);
+  }
+  if (newton_ && have_x && !report.fallback) {
+    // On the iterate as it is (its antisymmetric part carries information for even p; the correction
+    // symmetrises): docs/newton-correction.md.
+    if (newton_->prepare(a64_)) {
+      for (int i = 0; i < o_.newton_steps; ++i) newton_->correct(*be_, x_);
+      report.newton_steps = o_.newton_steps;
+      report.newton_gemms = o_.newton_steps * newton_->gemms_per_correction();
+      report.notes.push_back("Newton correction: " + std::to_string(o_.newton_steps) + " step(s) through A's "
+                             "eigendecomposition in double (" + std::to_string(report.newton_gemms) +
+                             " f64 products besides it, not counted in gemms)");
+    } else {
+      report.notes.push_back("Newton correction not applied: " + newton_->failure());
+    }
+  }
   if (have_x) be_->symmetrize(x_);  // the certificate's theory needs X exactly symmetric
   if (direct && report.fallback) {
     Mat zn = b_in_;  // B is not needed any more: it takes the product
@@ -450,11 +473,6 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   // The certificate of the returned X.
   if (certifier_ && have_x) {
     const auto t0 = Clock::now();
-    if (report.matrix_changed) {
-      std::vector<double> shift(nb);
-      for (std::size_t k = 0; k < nb; ++k) shift[k] = o_.ridge + pre.shift[k];
-      wide_->add_diagonal(shift, a64_);
-    }
     wide_->import_from(*be_, x_, x64_);
     const auto certs = certifier_->certify(a64_, x64_);
     double worst = 0;
@@ -481,6 +499,18 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     report.target_reached = target > 0 && *report.verified_eps <= target;
   else
     report.target_reached = !o_.verify && target > 0 && report.model_eps <= target;
+  // Without a verified bound, formats below f32 claim nothing: their rounding (unit roundoff 2^-8 to 2^-11,
+  // amplified by about kappa in the first steps) dominates the model's exact-arithmetic bound (measured at
+  // n = 256, p = 2, kappa = 1e4: model 4e-4 against a true eps of 0.68 in tf32 and 0.99 in f16).
+  const Format products = product_input_format(be_->storage(), be_->compute());
+  if (!report.verified_eps && unit_roundoff(products) > unit_roundoff(Format::f32)) {
+    report.target_reached = false;
+    report.notes.push_back(std::string("no bound is claimed for ") +
+                           (be_->compute() == ComputeMode::tf32 ? "tf32 products" : report.storage + " storage") +
+                           " without verification: its rounding (unit roundoff " +
+                           format_number(unit_roundoff(products)) + ", amplified by up to about kappa) dominates the "
+                           "model bound " + format_number(report.model_eps) + ", which holds in exact arithmetic only");
+  }
   if (b_desc_ && !direct && report.certified)
     report.notes.push_back("verified_eps certifies the materialised X; Z = X B adds the rounding of one product");
 

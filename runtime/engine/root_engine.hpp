@@ -12,6 +12,7 @@
 
 #include "backend.hpp"
 #include "certify.hpp"
+#include "correction/newton.hpp"
 #include "driver.hpp"
 #include "pe/pe.hpp"
 #include "precondition.hpp"
@@ -86,6 +87,7 @@ class RootEngine {
   PrecondWorkspace pws_;
   std::unique_ptr<Driver> driver_;
   std::unique_ptr<RootCertifier> certifier_;
+  std::unique_ptr<NewtonCorrection> newton_;
   std::vector<double> host_a_;           // diagonal modes only: A in double on the host
   double smallest_edge_ = 1;
 };

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend_factory.hpp"
+#include "formats.hpp"
 #include "common.hpp"
 #include "engine/root_engine.hpp"
 #include "pe/solve.hpp"
@@ -159,8 +160,7 @@ void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool
   be.max_abs_row_sum(gram, 0);
   const double norm = be.fetch_scalars()[0][0];
   if (!(norm > 0)) throw Error(what + " is zero" + advice);
-  const double unit = be.storage() == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
-                                                 : std::numeric_limits<double>::epsilon() / 2;
+  const double unit = detail::unit_roundoff(be.storage());
   const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit * norm;
   const double ritz = detail::solve::smallest_ritz_value(be, gram, kLanczosSteps, threshold, lanczos);
   if (ritz <= threshold)

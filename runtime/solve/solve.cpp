@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend_factory.hpp"
+#include "formats.hpp"
 #include "common.hpp"
 #include "engine/root_engine.hpp"
 #include "pe/solve.hpp"
@@ -32,7 +33,7 @@ using detail::format_number;
 constexpr double kStallFactor = 0.5;
 
 // Inner targets tighter than these are below what the storage's rounding lets the iteration deliver.
-double inner_target_floor(DType storage) { return storage == DType::f64 ? 1e-8 : 1e-3; }
+double inner_target_floor(DType storage) { return storage == DType::f64 ? 1e-8 : storage == DType::f32 ? 1e-3 : 1e-1; }
 constexpr double kInnerTargetCeiling = 0.25;
 
 struct Refinement {
@@ -99,8 +100,7 @@ double verified_relative_residual(double r_norm, double a_norm, double x_norm, d
                                   std::int64_t k, DType storage) {
   const double ud = std::numeric_limits<double>::epsilon() / 2;
   const double u_acc = (storage == DType::bf16 || storage == DType::f16) ? std::numeric_limits<float>::epsilon() / 2 : ud;
-  const double u_s = storage == DType::f64 ? ud : storage == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
-                                                 : storage == DType::f16 ? 0x1p-11 : 0x1p-8;
+  const double u_s = detail::unit_roundoff(storage);
   auto gamma = [](double m, double u) { return m * u / (1 - m * u); };
   auto up = [&](double norm, double entries) { return norm * (1 + gamma(entries + 2, ud)); };
   const double nd = static_cast<double>(n), kd = static_cast<double>(k);
@@ -279,8 +279,7 @@ SolveReport SolveEngine::execute(const Matrix& a, const Matrix& b, MutableMatrix
     return report;
   }
 
-  const double unit = storage == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
-                                            : std::numeric_limits<double>::epsilon() / 2;
+  const double unit = unit_roundoff(storage);
   const double sym_tol = o.symmetry_tolerance >= 0 ? o.symmetry_tolerance : 100 * unit;
   bool spd = o.structure == Structure::spd ||
              (o.structure == Structure::automatic && looks_spd(detail::solve::host_copy(be, am_), n, sym_tol));

@@ -114,12 +114,57 @@ TEST_P(Backend, ShapeViolationsThrow) {
   EXPECT_THROW(be->scale(std::vector<double>{1, 2, 3}, c), pe::Error);
 }
 
+// The Newton correction's operations: A = Q diag(lambda) Q^T (in double, stored in the dtype) and an
+// elementwise division with a divisor shared by the batch.
+TEST_P(Backend, SymmetricEigenAndElementwiseDivision) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  const std::int64_t n = 9;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 50, pe::reference::Spectrum::spread), 4);
+  Mat am = be->allocate(n, n, 1), q = be->allocate(n, n, 1), lambda = be->allocate(n, 1, 1);
+  up(*be, a, am);
+  ASSERT_TRUE(be->symmetric_eigen(am, q, lambda));
+  const auto stored = down(*be, am), hq = down(*be, q), hl = down(*be, lambda);
+  const auto ref = pe::reference::eigenvalues(stored, n);
+  // Computed in double from the stored A, then rounded once to the storage: u |lambda| apart at most.
+  const double u = GetParam() == pe::DType::f32 ? std::ldexp(1.0, -24) : 4 * std::ldexp(1.0, -53) * n;
+  for (std::int64_t i = 0; i < n; ++i) EXPECT_NEAR(hl[static_cast<std::size_t>(i)], ref[static_cast<std::size_t>(i)], u);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = 0; i < n; ++i) {
+      double s = 0;  // Q diag(lambda) Q^T with Q and lambda as stored: a few units of the storage's rounding
+      for (std::int64_t l = 0; l < n; ++l)
+        s += hq[static_cast<std::size_t>(i + l * n)] * hl[static_cast<std::size_t>(l)] * hq[static_cast<std::size_t>(j + l * n)];
+      EXPECT_NEAR(s, stored[static_cast<std::size_t>(i + j * n)], 8 * n * u);
+    }
+  Mat m = be->allocate(2, 2, 2), c = be->allocate(2, 2, 1);
+  up(*be, {1, 2, 3, 4, 5, 6, 7, 8}, m);
+  up(*be, {1, 2, 4, 8}, c);
+  be->divide_elementwise(c, m);
+  EXPECT_EQ(down(*be, m), (std::vector<double>{1, 1, 0.75, 0.5, 5, 3, 1.75, 1}));
+  Mat wrong = be->allocate(2, 3, 1);
+  EXPECT_THROW(be->divide_elementwise(wrong, m), pe::Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, Backend, ::testing::Values(pe::DType::f32, pe::DType::f64),
                          [](const auto& info) { return std::string(pe::to_string(info.param)); });
 
-TEST(BackendFactory, CpuRejectsTf32AndBf16) {
-  EXPECT_THROW(pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::tf32), pe::Error);
-  EXPECT_THROW(pe::detail::make_cpu_backend(pe::DType::bf16, pe::ComputeMode::native), pe::Error);
+// The GPU formats are emulated (tests/runtime/test_emulated_formats.cpp); tf32 products need f32 storage.
+TEST(BackendFactory, CpuEmulatesTheGpuFormats) {
+  for (pe::DType storage : {pe::DType::bf16, pe::DType::f16}) {
+    auto be = pe::detail::make_cpu_backend(storage, pe::ComputeMode::native);
+    EXPECT_EQ(be->storage(), storage);
+    EXPECT_EQ(be->name(), "cpu");
+  }
+  EXPECT_EQ(pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::tf32)->compute(), pe::ComputeMode::tf32);
+  for (pe::DType storage : {pe::DType::f64, pe::DType::bf16, pe::DType::f16}) {
+    try {
+      pe::detail::make_cpu_backend(storage, pe::ComputeMode::tf32);
+      ADD_FAILURE() << "tf32 with " << pe::to_string(storage) << " storage was accepted";
+    } catch (const pe::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("needs f32 storage, got " + std::string(pe::to_string(storage))),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace

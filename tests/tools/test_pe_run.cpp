@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -223,6 +225,44 @@ TEST_F(PeRun, MalformedOrMismatchedInputFailsCleanly) {
   write_raw("keep.npy", "previous contents");
   EXPECT_NE(run("root --p 2 --in " + path("nan.npy") + " --out " + path("keep.npy")), 0);
   EXPECT_EQ(slurp("keep.npy"), "previous contents");
+}
+
+// --compute: bf16/f16 set the iteration's storage (emulated on the CPU) while the output keeps the input's
+// dtype; tf32 sets TF32 products on f32 storage. No bound is claimed for either (the report says why).
+TEST_F(PeRun, ComputeSelectsTheEmulatedFormats) {
+  const std::int64_t n = 32;
+  const auto a = pe::reference::random_spd(pe::reference::make_spectrum(n, 100, pe::reference::Spectrum::spread), 5);
+  write("a32.npy", a, n, n, pe::DType::f32);
+  const auto ref = pe::reference::inverse_root(read("a32.npy"), n, 2);
+  for (const std::string compute : {"bf16", "f16", "tf32"}) {
+    SCOPED_TRACE(compute);
+    // A target far below these formats' floor, so that the error is the format's, not the target's.
+    ASSERT_EQ(run("root --p 2 --in " + path("a32.npy") + " --out " + path("x.npy") + " --target 1e-6 --compute " +
+                  compute + " --json"),
+              0)
+        << slurp("stderr.txt");
+    const auto report = nlohmann::json::parse(slurp("stdout.txt"));
+    EXPECT_EQ(report["storage"], compute == "tf32" ? "f32" : compute);
+    EXPECT_FALSE(report["certified"].get<bool>());
+    EXPECT_FALSE(report["target_reached"].get<bool>());
+    EXPECT_NE(report["notes"].dump().find("no bound is claimed"), std::string::npos) << report["notes"].dump();
+    EXPECT_NE(slurp("x.npy").find("'descr': '<f4'"), std::string::npos);
+    const auto x = read("x.npy");
+    // bf16 storage: every returned value is a bf16 value (the low 16 bits of its f32 pattern are zero).
+    if (compute == "bf16") {
+      for (double v : x) ASSERT_EQ(std::bit_cast<std::uint32_t>(static_cast<float>(v)) & 0xffffu, 0u) << v;
+    }
+    // The error is the format's (unit roundoff u = 2^-8 for bf16, 2^-11 for f16 and tf32): measured 2 u to
+    // 4 u at kappa 1e2 (tests/runtime/test_emulated_formats.cpp has the runtime's own bounds). Above u / 8
+    // it cannot be an f32 run (about 1e-6 here); below 32 u it is the format working as intended.
+    const double u = compute == "bf16" ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);
+    const double err = pe::reference::relative_error(x, ref);
+    EXPECT_LT(err, 32 * u);
+    EXPECT_GT(err, u / 8);
+  }
+  expect_failure("root --p 2 --in " + path("a32.npy") + " --out " + path("out.npy") + " --compute tf32 --dtype f64",
+                 "needs f32 storage");
+  EXPECT_NE(run("root --p 2 --in " + path("a32.npy") + " --out " + path("out.npy") + " --compute f8"), 0);
 }
 
 }  // namespace

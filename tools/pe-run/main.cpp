@@ -28,6 +28,7 @@ struct CommonArgs {
   std::string dtype;  // empty: the input file's
   std::string schedules;
   std::string device = "cpu";
+  std::string compute = "native";
   std::string mode = "auto";
   bool json = false;
 };
@@ -43,6 +44,10 @@ void add_common(CLI::App* app, CommonArgs& a) {
       ->check(CLI::IsMember({"f32", "f64"}));
   app->add_option("--schedules", a.schedules, "schedule tables .json (default: compiled in)");
   pe_run::add_device_option(app, a.device);
+  app->add_option("--compute", a.compute,
+                  "native | tf32 (TF32 products, f32 storage) | bf16 | f16 (iteration storage; the output keeps "
+                  "--dtype). Emulated on the CPU, native on CUDA")
+      ->check(CLI::IsMember({"native", "tf32", "bf16", "f16"}));
   app->add_flag("--json", a.json, "print the report as one JSON object");
 }
 
@@ -54,6 +59,14 @@ pe::Options options_from(const CommonArgs& a, pe::DType storage) {
   o.precond = pe::parse_precond(a.precond);
   o.storage_from_input = false;
   o.storage = storage;
+  if (a.compute == "tf32") {
+    if (storage != pe::DType::f32)
+      throw pe::Error("--compute tf32 needs f32 storage (--dtype f32 or an f32 input), got " +
+                      std::string(pe::to_string(storage)));
+    o.compute = pe::ComputeMode::tf32;
+  } else if (a.compute == "bf16" || a.compute == "f16") {
+    o.storage = a.compute == "bf16" ? pe::DType::bf16 : pe::DType::f16;
+  }
   if (!a.schedules.empty()) {
     o.schedule_source = pe::ScheduleSource::json_file;
     o.schedule_file = a.schedules;
