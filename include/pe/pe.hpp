@@ -106,6 +106,12 @@ struct Options {
   // max_i |lambda_i(X^p A) - 1| for the X actually returned, rounding included (docs/certificate.md).
   // Off: the Report carries only the interval model's bound and certified is false.
   bool verify = true;
+  // Precision per step: the first steps of an iteration decide its accuracy (q(Y) is large there, about
+  // kappa^{1/2}, and amplifies their rounding, which later steps cannot undo), so they may run one level
+  // above the storage (CPU: f64 products for f32 storage; GPU: f32 inside tf32/bf16 runs, f64 for f32)
+  // without changing the GEMM count. -1: as many as the drift model says the target needs (automatic);
+  // 0: none; k: the first k steps.
+  int elevated_steps = -1;
   // Newton steps on the finished root (docs/newton-correction.md), for targets below what the iteration's
   // rounding reaches (floor_eps): each solves the step's Sylvester-type equation through A's
   // eigendecomposition in double (about as costly as the exact root; reported), then verification judges it.

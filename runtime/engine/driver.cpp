@@ -50,21 +50,33 @@ std::vector<double> inverse(const std::vector<double>& v) {
 
 }  // namespace
 
-Driver::Driver(Backend& backend, const DriverShape& shape) : be_(backend), shape_(shape) {
-  const std::int64_t n = shape.n, batch = shape.batch;
-  if (n < 1 || batch < 1) throw Error("internal: driver shape " + std::to_string(n) + " x " + std::to_string(batch));
-  y_ = be_.allocate(n, n, batch);
-  q_ = be_.allocate(n, n, batch);
-  if (shape.output == StepOutput::direct) {
-    z_alt_ = be_.allocate(n, shape.rhs_cols, batch);
-    w1_ = be_.allocate(n, shape.rhs_cols, batch);
-    if (shape.max_degree >= 2) w2_ = be_.allocate(n, shape.rhs_cols, batch);
+Driver::Level Driver::make_level(Backend& be) const {
+  const std::int64_t n = shape_.n, batch = shape_.batch;
+  Level l;
+  l.be = &be;
+  l.y = be.allocate(n, n, batch);
+  l.q = be.allocate(n, n, batch);
+  if (shape_.output == StepOutput::direct) {
+    l.z_alt = be.allocate(n, shape_.rhs_cols, batch);
+    l.w1 = be.allocate(n, shape_.rhs_cols, batch);
+    l.w2 = be.allocate(n, shape_.rhs_cols, batch);
   } else {
-    x_ = be_.allocate(n, n, batch);
-    x_alt_ = be_.allocate(n, n, batch);
+    l.x = be.allocate(n, n, batch);
+    l.x_alt = be.allocate(n, n, batch);
   }
-  const int residual_p = shape.form == ResidualForm::coupled ? shape.p : 1;
-  buffers_ = allocate_step_buffers(be_, n, batch, residual_p, shape.max_degree);
+  const int residual_p = shape_.form == ResidualForm::coupled ? shape_.p : 1;
+  l.buffers = allocate_step_buffers(be, n, batch, residual_p, shape_.max_degree);
+  return l;
+}
+
+Driver::Driver(Backend& backend, const DriverShape& shape, Backend* elevated) : shape_(shape) {
+  if (shape.n < 1 || shape.batch < 1)
+    throw Error("internal: driver shape " + std::to_string(shape.n) + " x " + std::to_string(shape.batch));
+  levels_[0] = make_level(backend);
+  if (elevated) {
+    levels_[1] = make_level(*elevated);
+    if (shape.output == StepOutput::direct) levels_[1].z = elevated->allocate(shape.n, shape.rhs_cols, shape.batch);
+  }
 }
 
 DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const Mat& a_n, const std::vector<double>& l0,
@@ -74,8 +86,11 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   const int p = shape_.p;
   const bool direct = shape_.output == StepOutput::direct;
   const bool polar = shape_.form == ResidualForm::recomputed_gram;
-  const DType storage = be_.storage();
   const int total = static_cast<int>(plan.degrees.size());
+  const int elevated = std::clamp(s.elevated_steps, 0, total);
+  if (elevated > 0 && !levels_[1].be) throw Error("internal: elevated steps without an elevated backend");
+  Level& base = levels_[0];
+  base.z = direct ? *z : Mat{};
   if (total < 1 || total > 64) throw Error("internal: a plan of " + std::to_string(total) + " steps");
   if (direct && z == nullptr) throw Error("internal: direct run without Z");
   DriverResult result;
@@ -96,6 +111,29 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   };
   std::vector<Checked> checked;
 
+  // The first `elevated` steps run one precision level up (their own workspace), the rest in the storage.
+  Level* cur = elevated > 0 ? &levels_[1] : &base;
+  Backend* be = cur->be;
+  if (polar) {
+    // U_0 = A_n; Y = U_0^T U_0 may already be in y() (settings.polar_residual_ready)
+    if (cur == &base) be->copy(a_n, cur->x); else be->import_from(*base.be, a_n, cur->x);
+    if (cur != &base && s.polar_residual_ready) be->import_from(*base.be, base.y, cur->y);
+  } else {
+    if (cur == &base) be->copy(a_n, cur->y); else be->import_from(*base.be, a_n, cur->y);
+  }
+  if (direct && cur != &base) be->import_from(*base.be, *z, cur->z);
+  // Brings the iteration's state down to the storage level (after the last elevated step).
+  auto lower = [&] {
+    if (cur == &base) return;
+    if (!polar) base.be->import_from(*be, cur->y, base.y);
+    if (direct)
+      base.be->import_from(*be, cur->z, base.z);
+    else
+      base.be->import_from(*be, cur->x, base.x);
+    cur = &base;
+    be = base.be;
+  };
+
   // Host copies for the diagnostics hook (slow; only when one is set).
   auto event = [&](int t, const std::vector<Interval>& interval, const std::vector<double>& x_factor) {
     StepEvent ev;
@@ -104,22 +142,18 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
     ev.batch = static_cast<int>(batch);
     ev.p = p;
     ev.interval = interval;
-    if (a_n_host.empty()) a_n_host = host_copy(be_, a_n);
+    if (a_n_host.empty()) a_n_host = host_copy(*base.be, a_n);
     ev.a_normalized = a_n_host;
     if (!direct) {
-      ev.x = host_copy(be_, x_);
+      ev.x = host_copy(*be, cur->x);
       scale_members(ev.x, n * n, x_factor);
     }
     return ev;
   };
 
-  if (polar) {
-    be_.copy(a_n, x_);  // U_0 = A_n; Y = U_0^T U_0 may already be in y() (settings.polar_residual_ready)
-  } else {
-    be_.copy(a_n, y_);
-  }
-
   for (int t = 0; t < total; ++t) {
+    if (t == elevated) lower();
+    const DType storage = be->storage();
     const bool first = t == 0, last = t + 1 == total;
     const int degree = plan.degrees[static_cast<std::size_t>(t)];
     const OwnedBucketTable* table = tables.find(p, degree);
@@ -129,15 +163,15 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
     record.degree = degree;
     record.precision = to_string(storage);
     if (polar && !(first && s.polar_residual_ready)) {
-      be_.gemm(Op::T, Op::N, 1.0, x_, x_, 0.0, y_);  // Y = U^T U
-      be_.symmetrize(y_);
+      be->gemm(Op::T, Op::N, 1.0, cur->x, cur->x, 0.0, cur->y);  // Y = U^T U
+      be->symmetrize(cur->y);
       ++result.gemms;
     }
     if (polar && !first) {
       // The check of the previous step: sigma^2 of the true U is x_scale^2 times Y's eigenvalues.
-      be_.count_nonfinite(y_, kSlotsPerStep * (t - 1) + kNonfinite);
-      be_.trace(y_, kSlotsPerStep * (t - 1) + kTrace);
-      be_.frobenius_norm(y_, kSlotsPerStep * (t - 1) + kFrobenius);
+      be->count_nonfinite(cur->y, kSlotsPerStep * (t - 1) + kNonfinite);
+      be->trace(cur->y, kSlotsPerStep * (t - 1) + kTrace);
+      be->frobenius_norm(cur->y, kSlotsPerStep * (t - 1) + kFrobenius);
       std::vector<double> s2(nb);
       for (std::size_t k = 0; k < nb; ++k) s2[k] = x_scale[k] * x_scale[k];
       checked.push_back({t - 1, s2, iv});
@@ -160,19 +194,19 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
       record.interval.push_back(choice[k].image);
     }
     if (direct && last) {
-      result.gemms += terminal_apply(be_, y_, degree, coeff, *z, w1_, w2_);
+      result.gemms += terminal_apply(*be, cur->y, degree, coeff, cur->z, cur->w1, cur->w2);
     } else {
-      result.gemms += form_q(be_, y_, degree, coeff, buffers_, q_);
-      if (!last && !polar) result.gemms += update_residual(be_, p, q_, y_, buffers_);
+      result.gemms += form_q(*be, cur->y, degree, coeff, cur->buffers, cur->q);
+      if (!last && !polar) result.gemms += update_residual(*be, p, cur->q, cur->y, cur->buffers);
       if (direct) {
-        be_.gemm(Op::N, Op::N, 1.0, q_, *z, 0.0, z_alt_);
-        std::swap(*z, z_alt_);
+        be->gemm(Op::N, Op::N, 1.0, cur->q, cur->z, 0.0, cur->z_alt);
+        std::swap(cur->z, cur->z_alt);
         ++result.gemms;
       } else if (first && !polar) {
-        std::swap(x_, q_);  // X_0 = I: X_1 = q, no GEMM
+        std::swap(cur->x, cur->q);  // X_0 = I: X_1 = q, no GEMM
       } else {
-        be_.gemm(Op::N, Op::N, 1.0, x_, q_, 0.0, x_alt_);
-        std::swap(x_, x_alt_);
+        be->gemm(Op::N, Op::N, 1.0, cur->x, cur->q, 0.0, cur->x_alt);
+        std::swap(cur->x, cur->x_alt);
         ++result.gemms;
       }
     }
@@ -201,7 +235,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
           centre[k] = x_scale[k];
           result.model_eps = std::max(result.model_eps, (1 - img.lo) / (1 + img.lo));
         }
-        be_.scale(centre, x_);
+        be->scale(centre, cur->x);
       }
       record.gemms = result.gemms;
       result.records.push_back(std::move(record));
@@ -211,32 +245,32 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
       }
       break;
     }
-    if (!polar && s.symmetrize_every > 0 && (t + 1) % s.symmetrize_every == 0) be_.symmetrize(y_);
+    if (!polar && s.symmetrize_every > 0 && (t + 1) % s.symmetrize_every == 0) be->symmetrize(cur->y);
 
     if (s.on_step) {
       StepEvent ev = event(t, iv, x_scale);
       if (!polar) {
-        ev.y = host_copy(be_, y_);
+        ev.y = host_copy(*be, cur->y);
         scale_members(ev.y, n * n, res_scale);
       }
       s.on_step(ev);
       if (ev.write_back_y && !polar) {
         scale_members(ev.y, n * n, inverse(res_scale));
-        be_.upload(HostMat{ev.y.data(), DType::f64, n, n, n, batch, n * n, Layout::col_major}, y_);
+        be->upload(HostMat{ev.y.data(), DType::f64, n, n, n, batch, n * n, Layout::col_major}, cur->y);
       }
     }
 
     // Cheap checks of the residual just formed; the polar form checks U^T U at the next step's start.
     if (!polar) {
-      be_.count_nonfinite(y_, kSlotsPerStep * t + kNonfinite);
-      be_.trace(y_, kSlotsPerStep * t + kTrace);
-      be_.frobenius_norm(y_, kSlotsPerStep * t + kFrobenius);
+      be->count_nonfinite(cur->y, kSlotsPerStep * t + kNonfinite);
+      be->trace(cur->y, kSlotsPerStep * t + kTrace);
+      be->frobenius_norm(cur->y, kSlotsPerStep * t + kFrobenius);
     }
     if (s.renormalize && !polar) {
       // Re-centre on the trace where guard G3 certifies the bucket images above 1 (hi / mean <= 1 + eta).
       // This needs the trace now: one fetch per step (documented as such in Options).
-      be_.trace(y_, kRenormalizeSlot);
-      collect(be_.fetch_scalars(), collected);
+      be->trace(cur->y, kRenormalizeSlot);
+      collect(be->fetch_scalars(), collected);
       const OwnedBucketTable* next = tables.find(p, plan.degrees[static_cast<std::size_t>(t + 1)]);
       for (std::size_t k = 0; k < nb; ++k) {
         const double mean = collected[kRenormalizeSlot][k] * res_scale[k] / static_cast<double>(n);
@@ -247,7 +281,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
         }
       }
     } else if (s.on_step) {
-      collect(be_.fetch_scalars(), collected);
+      collect(be->fetch_scalars(), collected);
     }
     record.interval = iv;
     record.gemms = result.gemms;
@@ -255,9 +289,12 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
     if (!polar) checked.push_back({t, res_scale, iv});
   }
 
-  // The one read: every step's checks and the result's finiteness.
-  be_.count_nonfinite(direct ? *z : x_, kResultNonfiniteSlot);
-  collect(be_.fetch_scalars(), collected);
+  lower();
+  if (direct) *z = base.z;
+  // The one read (per level): every step's checks and the result's finiteness.
+  if (levels_[1].be) collect(levels_[1].be->fetch_scalars(), collected);
+  be->count_nonfinite(direct ? *z : base.x, kResultNonfiniteSlot);
+  collect(be->fetch_scalars(), collected);
   for (const Checked& c : checked) {
     const auto& nonfinite = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kNonfinite)];
     const auto& trace = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kTrace)];

@@ -45,6 +45,7 @@ struct DriverSettings {
   bool renormalize = false;  // re-centre the residual on its trace near convergence (one fetch per step)
   std::function<void(StepEvent&)> on_step;
   bool polar_residual_ready = false;  // polar: y() already holds U_0^T U_0 (formed for the start estimate)
+  int elevated_steps = 0;             // the first steps that run on the elevated backend (one level up)
 };
 
 struct DriverResult {
@@ -59,7 +60,9 @@ struct DriverResult {
 
 class Driver {
  public:
-  Driver(Backend& backend, const DriverShape& shape);
+  // elevated: a backend of the same kind one precision level above the storage (or null), for the first
+  // DriverSettings::elevated_steps steps; it gets a workspace of its own.
+  Driver(Backend& backend, const DriverShape& shape, Backend* elevated = nullptr);
 
   // Runs `plan` from [l0[k], 1] for member k. a_n: the normalised matrices (left untouched; for the polar
   // form, the matrix whose polar factor is wanted, scaled so that its singular values squared lie in
@@ -68,15 +71,22 @@ class Driver {
   DriverResult run(const ScheduleSet& tables, const StepPlan& plan, const Mat& a_n, const std::vector<double>& l0,
                    const std::vector<double>& final_factor, const DriverSettings& settings, Mat* z);
 
-  Mat& x() { return x_; }
-  Mat& y() { return y_; }
+  Mat& x() { return levels_[0].x; }
+  Mat& y() { return levels_[0].y; }
   const DriverShape& shape() const { return shape_; }
+  bool has_elevated() const { return levels_[1].be != nullptr; }
 
  private:
-  Backend& be_;
+  // One precision level: its backend and the workspace the steps use there.
+  struct Level {
+    Backend* be = nullptr;
+    Mat y, q, x, x_alt, z, z_alt, w1, w2;
+    StepBuffers buffers;
+  };
+  Level make_level(Backend& be) const;
+
   DriverShape shape_;
-  Mat y_, q_, x_, x_alt_, z_alt_, w1_, w2_;
-  StepBuffers buffers_;
+  Level levels_[2];  // 0: the storage, 1: one level up (optional)
 };
 
 }  // namespace pe::detail

@@ -19,6 +19,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The share of the target the automatic per-step precision leaves to the iteration's rounding (the rest
+// goes to the interval model's bound and the result's own rounding to the storage).
+constexpr double kDriftShare = 0.5;
+
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 template <class View>
@@ -121,6 +125,9 @@ void check_options(const Options& o) {
   if (o.reuse_count < 1) throw Error("options.reuse_count = " + std::to_string(o.reuse_count) + ": expected >= 1");
   if (!(o.fallback_factor >= 1) || !std::isfinite(o.fallback_factor))
     throw Error("options.fallback_factor = " + format_number(o.fallback_factor) + ": expected a finite value >= 1");
+  if (o.elevated_steps < -1 || o.elevated_steps > kDefaultStepLimit)
+    throw Error("options.elevated_steps = " + std::to_string(o.elevated_steps) + ": expected -1 (automatic), 0 or a step count up to " +
+                std::to_string(kDefaultStepLimit));
   if (o.newton_steps < 0 || o.newton_steps > 4)
     throw Error("options.newton_steps = " + std::to_string(o.newton_steps) + ": expected 0..4");
   if (o.fallback == Fallback::on_unverified && !o.verify)
@@ -198,19 +205,31 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
     z_ = be_->allocate(n_, k_, batch_);
   }
   pws_ = allocate_precond_workspace(*be_, n_, batch_);
-  DriverShape shape{n_, batch_, o_.p, max_degree, direct_ ? StepOutput::direct : StepOutput::materialize, k_,
-                    ResidualForm::coupled};
-  driver_ = std::make_unique<Driver>(*be_, shape);
-  // Direct applies keep a root buffer for the fallback's exact root only.
-  x_ = direct_ ? be_->allocate(n_, n_, batch_) : driver_->x();
-  host_a_.resize(static_cast<std::size_t>(n_ * n_ * batch_));
-  if ((o_.verify || o_.newton_steps > 0) && !direct_) {
+  // The companion in double (verification, Newton correction, elevated steps of f32 storage).
+  const bool elevate_f32 = o_.elevated_steps != 0 && storage == DType::f32 && o_.compute == ComputeMode::native;
+  if ((o_.verify || o_.newton_steps > 0 || elevate_f32) && !(direct_ && !elevate_f32)) {
     if (storage == DType::f64) {
       wide_ = be_;
     } else {
       wide_owned_ = make_backend(o_.device, DType::f64, ComputeMode::native, o_.stream);
       wide_ = wide_owned_.get();
     }
+  }
+  if (o_.elevated_steps != 0 && storage != DType::f64) {
+    if (elevate_f32) {
+      elevated_ = wide_;
+    } else {
+      elevated_owned_ = make_backend(o_.device, DType::f32, ComputeMode::native, o_.stream);
+      elevated_ = elevated_owned_.get();
+    }
+  }
+  DriverShape shape{n_, batch_, o_.p, max_degree, direct_ ? StepOutput::direct : StepOutput::materialize, k_,
+                    ResidualForm::coupled};
+  driver_ = std::make_unique<Driver>(*be_, shape, elevated_);
+  // Direct applies keep a root buffer for the fallback's exact root only.
+  x_ = direct_ ? be_->allocate(n_, n_, batch_) : driver_->x();
+  host_a_.resize(static_cast<std::size_t>(n_ * n_ * batch_));
+  if ((o_.verify || o_.newton_steps > 0) && !direct_) {
     a64_ = wide_->allocate(n_, n_, batch_);
     x64_ = wide_->allocate(n_, n_, batch_);
     if (o_.verify) certifier_ = std::make_unique<RootCertifier>(*wide_, n_, batch_, o_.p);
@@ -260,7 +279,7 @@ void RootEngine::check_a(const Matrix& a) const {
 
 void RootEngine::move_in_a(const Matrix& a) {
   move_in(*be_, "a", a, a_in_, true);
-  if (!wide_) return;
+  if (!a64_.data) return;
   // The verification copy holds the caller's values exactly (f32 and f64 are exact in double).
   if (a.device == Device::cpu)
     wide_->upload(host_view(a), a64_);
@@ -302,8 +321,8 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
 }
 
 Report RootEngine::run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides) {
-  if (wide_ && !a_exact) wide_->import_from(*be_, a, a64_);
-  if (wide_ && a_exact) wide_->copy(*a_exact, a64_);
+  if (a64_.data && !a_exact) wide_->import_from(*be_, a, a64_);
+  if (a64_.data && a_exact) wide_->copy(*a_exact, a64_);
   return run_checked(a, nullptr, overrides);
 }
 
@@ -375,6 +394,19 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     req.degree = o_.degree;
     const StepPlan plan = plan_steps(*tables_, req);
     DriverSettings ds;
+    if (elevated_) {
+      const double u_s = unit_roundoff(product_input_format(be_->storage(), be_->compute()));
+      const double u_e = unit_roundoff(elevated_->storage());
+      const DriftModel drift = drift_model(*tables_, o_.p, be_->storage(), worst_l0, plan.degrees, n_);
+      ds.elevated_steps = o_.elevated_steps >= 0 ? std::min<int>(o_.elevated_steps, static_cast<int>(plan.degrees.size()))
+                          : target > 0 ? elevated_steps_for(drift, target, kDriftShare, u_s, u_e)
+                                       : 0;
+      if (ds.elevated_steps > 0)
+        report.notes.push_back("the first " + std::to_string(ds.elevated_steps) + " step(s) ran in " +
+                               to_string(elevated_->storage()) + " (drift model: about " +
+                               format_number(drift.predicted(ds.elevated_steps, u_s, u_e)) + " from rounding, " +
+                               format_number(drift.predicted(0, u_s, u_e)) + " all in " + report.storage + ")");
+    }
     ds.symmetrize_every = o_.symmetrize_every;
     ds.renormalize = o_.renormalize;
     ds.on_step = o_.on_step;
@@ -439,7 +471,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     x_ = driver_->x();
   }
   if (have_x && pre.diagonal) be_->diag_scale(&pre.d, x_, &pre.d);
-  if (wide_ && have_x && report.matrix_changed) {
+  if (a64_.data && have_x && report.matrix_changed) {
     // The matrix the root is for (certificate, correction): A + ridge I (+ the l_target shift), in double.
     std::vector<double> shift(nb);
     for (std::size_t k = 0; k < nb; ++k) shift[k] = o_.ridge + pre.shift[k];

@@ -81,6 +81,8 @@ class RootEngine {
   Backend* be_ = nullptr;
   std::unique_ptr<Backend> wide_owned_;  // the f64 companion when the storage is not f64
   Backend* wide_ = nullptr;
+  std::unique_ptr<Backend> elevated_owned_;  // one precision level up, for the first steps (f32 for tf32/bf16/f16)
+  Backend* elevated_ = nullptr;
   std::int64_t n_ = 0, batch_ = 1, k_ = 0;
   Mat a_in_, a_n_, b_in_, z_, x_;        // x_: the materialised result (driver's X or the fallback's)
   Mat a64_, x64_;                        // verification copies in the companion

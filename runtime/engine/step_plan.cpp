@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <string>
 
 #include "interval.hpp"
@@ -38,6 +39,38 @@ int plan_gemms(int p, const std::vector<int>& degrees, StepOutput output) {
   for (std::size_t t = 0; t < degrees.size(); ++t)
     sum += step_gemms(p, StepDesc{degrees[t], t == 0, t + 1 == degrees.size(), output});
   return sum;
+}
+
+DriftModel drift_model(const ScheduleSet& tables, int p, DType storage, double l0, const std::vector<int>& degrees,
+                       std::int64_t n) {
+  DriftModel m;
+  m.n = n;
+  m.root_condition = std::pow(1 / std::clamp(l0, 1e-300, 1.0), 1.0 / p);
+  Interval cur{std::clamp(l0, 1e-300, 1.0), 1.0};
+  for (int d : degrees) {
+    m.lower_ends.push_back(cur.lo);
+    cur = normalized(choose_step(*tables.find(p, d), storage, cur).image);
+  }
+  return m;
+}
+
+double DriftModel::predicted(int elevated, double u_storage, double u_elevated) const {
+  double sum = 0;
+  for (std::size_t t = 0; t < lower_ends.size(); ++t) {
+    const double u = static_cast<int>(t) < elevated ? u_elevated : u_storage;
+    sum += kDriftConstant * u * std::sqrt(static_cast<double>(n)) * (1 / lower_ends[t] + root_condition);
+  }
+  return sum;
+}
+
+int elevated_steps_for(const DriftModel& model, double target, double share, double u_storage, double u_elevated) {
+  const int total = static_cast<int>(model.lower_ends.size());
+  const double best = model.predicted(total, u_storage, u_elevated);
+  // Unreachable by elevating: take the steps that give nearly all of the gain (the first few).
+  const double goal = std::max(share * target, 2 * best);
+  for (int k = 0; k < total; ++k)
+    if (model.predicted(k, u_storage, u_elevated) <= goal) return k;
+  return total;
 }
 
 StepPlan plan_steps(const ScheduleSet& tables, const StepPlanRequest& r) {
