@@ -146,6 +146,11 @@ def main():
     exact, exact_step = train(eigh_roots, args.epochs, args.seed)
     ours, ours_step = train(lambda f, p: pe_roots(f, p, args.target), args.epochs, args.seed)
     print("Shampoo (L^-1/4 G R^-1/4) on scikit-learn's digits, 64-64-10 network, roots every 5 steps")
+    print_curves(exact, exact_step, ours, ours_step)
+
+
+def print_curves(exact, exact_step, ours, ours_step):
+    """The two runs' training loss and test accuracy per epoch side by side, then the step times."""
     print(f"{'epoch':>5}  {'eigh loss':>10} {'eigh acc':>9}  {'pe loss':>10} {'pe acc':>9}")
     for epoch, ((el, ea), (ol, oa)) in enumerate(zip(exact, ours), start=1):
         print(f"{epoch:>5}  {el:>10.4f} {ea:>9.4f}  {ol:>10.4f} {oa:>9.4f}")
