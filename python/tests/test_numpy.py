@@ -138,3 +138,14 @@ def test_keyword_defaults_are_the_cpp_defaults(function, option_set):
     assert set(python) | required == set(cpp)
     for name, value in python.items():
         assert value == cpp[name] and type(value) is type(cpp[name]), name
+
+
+def test_concurrent_calls_from_threads_give_the_sequential_results():
+    # the binding releases the GIL while the runtime works; one-shot calls share no state
+    from concurrent.futures import ThreadPoolExecutor
+
+    matrices = [spd(N, 10.0 ** (k % 4 + 1), seed=k) for k in range(8)]
+    sequential = [pe.inverse_root(m, 2)[0] for m in matrices]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(lambda m: pe.inverse_root(m, 2)[0], matrices))
+    assert all(np.array_equal(s, c) for s, c in zip(sequential, concurrent))
