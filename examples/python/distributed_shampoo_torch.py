@@ -6,7 +6,7 @@ rank all the roots (the way Distributed Shampoo and DASH scale out).
 The model is data parallel (gradients all-reduced), so every rank holds the same Kronecker factors L and
 R. Each weight matrix is split into blocks of at most --block rows and columns; a block of shape
 (m, n) has its own L (m x m) and R (n x n). Factors are dealt to ranks largest first (balancing the work);
-every --root-every steps a rank computes the inverse fourth roots of its factors only, and
+every 5 steps a rank computes the inverse fourth roots of its factors only, and
 dist.all_gather assembles them on every rank.
 
     python examples/python/distributed_shampoo_torch.py --world-size 2             # gloo, 2 CPU ranks
