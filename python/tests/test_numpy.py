@@ -102,6 +102,11 @@ def test_storage_dtype_and_options_reach_the_runtime():
     assert report["storage"] == "f32" and x.dtype == np.float64  # output in a's dtype, iterated in f32
     x32, _ = pe.inverse_root(a.astype(np.float32), 2)
     assert np.array_equal(x.astype(np.float32), x32)  # f64 -> f32 storage is the same computation
+    a32, b32 = a.astype(np.float32), np.random.default_rng(8).standard_normal((N, 3)).astype(np.float32)
+    for call in (lambda a_, b_, **options: pe.apply_inverse_root(a_, b_, 2, **options), pe.solve):
+        wide, _ = call(a32.astype(np.float64), b32.astype(np.float64), storage="f32")
+        narrow, _ = call(a32, b32)
+        assert narrow.dtype == np.float32 and np.array_equal(wide.astype(np.float32), narrow)
     _, report = pe.inverse_root(a, 4, precond="none", max_gemms=12, target=0)
     assert report["precond"] == "none" and report["gemms"] <= 12
     _, report = pe.inverse_root(a, 2, kappa_hint=1e3)
