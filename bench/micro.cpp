@@ -5,6 +5,7 @@
 //   BM_ApplyDirect     our direct apply Z = A^{-1/p} B (k = 64) with a fixed step budget
 //   BM_EighRoot        the syevd root
 //   BM_NewtonIteration one full coupled Newton iteration (X T, T^p, T^p M)
+//   BM_ReportToJson    pe::to_json of a default root's Report (n, p = 2, f32): what every Python call pays
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -118,6 +119,17 @@ void BM_NewtonIteration(benchmark::State& state) {
   state.counters["gemms"] = gemms;
 }
 
+void BM_ReportToJson(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const std::vector<float> a = test_matrix<float>(n);
+  std::vector<float> x(a.size());
+  pe::Options o;
+  const pe::Report report =
+      pe::inverse_root(pe::Matrix{a.data(), n, n, n, pe::DType::f32}, pe::MutableMatrix{x.data(), n, n, n, pe::DType::f32}, o);
+  for (auto _ : state) benchmark::DoNotOptimize(pe::to_json(report));
+  state.counters["steps"] = report.steps;
+}
+
 void root_args(benchmark::internal::Benchmark* b) {
   for (std::int64_t n : {256, 512, 1024})
     for (int p : {2, 4})
@@ -142,4 +154,5 @@ BENCHMARK(BM_EighRoot<double>)->Args({256, 2})->Args({512, 2})->Args({1024, 2})-
 BENCHMARK(BM_NewtonIteration<float>)->Apply(newton_args)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_NewtonIteration<double>)->Apply(newton_args)->Unit(benchmark::kMillisecond);
 
+BENCHMARK(BM_ReportToJson)->Arg(64)->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set everything up, synthesise the default schedule tables (printing their summary),
-# check them, then run the runtime on a built-in example with the freshly generated tables.
+# check them, then run the runtime on a built-in example with the freshly generated tables, and the
+# Python package on scikit-learn's digits (Shampoo with exact roots and with pe's roots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,3 +15,4 @@ else
   echo "demo: note: the regenerated tables differ from the checked-in schedules/ (run pe-synth diff to compare)"
 fi
 "$build/tools/pe-run/pe-run" demo --schedules "$out/pe_schedules.json"
+.venv/bin/python examples/python/shampoo_numpy.py
