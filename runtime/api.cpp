@@ -36,7 +36,9 @@ void check_options(const Options& o) {
   if (o.max_steps < 0) throw Error("options.max_steps = " + std::to_string(o.max_steps) + ": expected >= 0");
   if (o.target == 0 && o.max_gemms == 0 && o.max_steps == 0)
     throw Error("options: give a target, a GEMM budget (max_gemms) or a step budget (max_steps)");
-  if (o.degree < 0 || o.degree > 2) throw Error("options.degree = " + std::to_string(o.degree) + ": expected 0, 1 or 2");
+  if (o.degree < 0 || o.degree > kMaxDegree)
+    throw Error("options.degree = " + std::to_string(o.degree) + ": expected 0 (automatic) or 1.." +
+                std::to_string(kMaxDegree));
   if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) throw Error("options.ridge = " + format_number(o.ridge) + ": expected >= 0");
   if (!(o.l_target >= 0 && o.l_target < 1))
     throw Error("options.l_target = " + format_number(o.l_target) + ": expected a value in [0, 1)");
@@ -47,15 +49,11 @@ void check_options(const Options& o) {
   if (o.symmetrize_every < 0)
     throw Error("options.symmetrize_every = " + std::to_string(o.symmetrize_every) + ": expected >= 0");
   if (o.reuse_count < 1) throw Error("options.reuse_count = " + std::to_string(o.reuse_count) + ": expected >= 1");
-  if (o.schedule_source == ScheduleSource::json_file && o.schedule_file.empty())
-    throw Error("options.schedule_file is empty but schedule_source is json_file");
   detail::check_precond_mode(o.precond, o.p);
 }
 
 const detail::ScheduleSet& schedules_for(const Options& o, std::optional<detail::ScheduleSet>& storage) {
-  if (o.schedule_source == ScheduleSource::compiled) return detail::compiled_schedules();
-  storage = detail::load_schedules_json(o.schedule_file);
-  return *storage;
+  return detail::schedule_set_for(o.schedule_source, o.schedule_file, o.embedded_schedules, storage);
 }
 
 template <class View>
@@ -254,8 +252,11 @@ bool direct_is_cheaper(const Prepared& prep, const Options& o, std::int64_t n, s
   if (!table) return false;  // iterate() reports the missing table
   const int steps = detail::steps_to_target(*table, storage, {worst_l0, 1.0}, o.target, max_steps);
   const double ratio = static_cast<double>(k) / static_cast<double>(n);
-  const double per_step_square = (degree == 2 ? 1 : 0) + residual_update_gemms(o.p);
-  const double direct = o.reuse_count * ((steps - 1) * (per_step_square + ratio) + degree * ratio);
+  // Per step but the last: forming q and updating Y (n x n products) and the skinny q(Y) Z (k/n of one).
+  const double per_step_square =
+      detail::step_gemms(o.p, detail::StepDesc{degree, false, false, detail::StepOutput::direct}) - 1;
+  const double direct =
+      o.reuse_count * ((steps - 1) * (per_step_square + ratio) + detail::terminal_direct_gemms(degree) * ratio);
   const double materialize = detail::materialize_gemms(o.p, degree, 0, steps) + o.reuse_count * ratio;
   return direct < materialize;
 }

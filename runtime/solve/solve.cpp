@@ -194,9 +194,8 @@ SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const Solve
   // iteration up to half of what the inverse would get.
   const int refine_reserve = budget == INT_MAX ? 0 : std::min(6, budget - 2);
   std::optional<detail::ScheduleSet> loaded;
-  const detail::ScheduleSet& schedules = o.schedule_source == ScheduleSource::compiled
-                                             ? detail::compiled_schedules()
-                                             : *(loaded = detail::load_schedules_json(o.schedule_file));
+  // SolveOptions carries no embedded set: ScheduleSource::embedded is reported as such.
+  const detail::ScheduleSet& schedules = detail::schedule_set_for(o.schedule_source, o.schedule_file, nullptr, loaded);
 
   std::string fallback_reason;
   bool have_inverse = false;
