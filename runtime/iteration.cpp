@@ -108,7 +108,7 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
   if (s.direct) {
     z_alt = backend.allocate(n, z.cols, batch);
     w1 = backend.allocate(n, z.cols, batch);
-    if (degree == 2) w2 = backend.allocate(n, z.cols, batch);
+    if (degree >= 2) w2 = backend.allocate(n, z.cols, batch);
   } else {
     x_alt = backend.allocate(n, n, batch);
   }
@@ -119,7 +119,8 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
   std::vector<double> res_scale(nb, 1.0), x_scale(nb, 1.0);  // Y_norm = res_scale * Y, X_true = x_scale * X
   std::vector<bool> certified(rigorous);
   for (std::size_t k = 0; k < nb; ++k) iv[k] = {l0[k], 1.0};
-  std::vector<double> a(nb), b(nb), c(nb);
+  QCoefficients coef;
+  for (auto& cj : coef) cj.resize(nb);
   std::vector<double> a_n_host;
 
   for (int t = 0;; ++t) {
@@ -142,16 +143,15 @@ IterationResult run_coupled(Backend& backend, const Mat& a_n, const OwnedBucketT
       // q(res_scale * Y): fold the normalisation into the coefficients; on the last step also the
       // result's scalar factors (X scale, undoing preconditioning), so no extra pass.
       const double f = last ? final_factor[k] * x_scale[k] : 1.0;
-      a[k] = f * choice[k].coeff[0];
-      b[k] = f * choice[k].coeff[1] * res_scale[k];
-      c[k] = f * choice[k].coeff[2] * res_scale[k] * res_scale[k];
+      double power = f;
+      for (std::size_t j = 0; j < coef.size(); ++j, power *= res_scale[k]) coef[j][k] = power * choice[k].coeff[j];
       record.bucket_l_edge.push_back(choice[k].entry->l_edge);
       record.interval.push_back(choice[k].image);
     }
     if (s.direct && last) {
-      result.gemms += terminal_apply(backend, y, step_degree, a, b, c, z, w1, w2);
+      result.gemms += terminal_apply(backend, y, step_degree, coef, z, w1, w2);
     } else {
-      result.gemms += form_q(backend, y, step_degree, a, b, c, buffers, q);
+      result.gemms += form_q(backend, y, step_degree, coef, buffers, q);
       if (s.direct) {
         backend.gemm(Op::N, Op::N, 1.0, q, z, 0.0, z_alt);
         std::swap(z, z_alt);

@@ -161,8 +161,10 @@ PolarResult polar_factor(Backend& be, const Mat& a, const ScheduleSet& schedules
     const StepChoice c = choose_step(*table, storage, iv);
     // q(x_scale^2 Y) with the normalisation folded into the coefficients.
     const double s2n = x_scale * x_scale;
-    const std::vector<double> ca{c.coeff[0]}, cb{c.coeff[1] * s2n}, cc{c.coeff[2] * s2n * s2n};
-    result.gemms += form_q(be, y, table->degree, ca, cb, cc, buffers, q);
+    QCoefficients cq;
+    double power = 1;
+    for (std::size_t j = 0; j < cq.size(); ++j, power *= s2n) cq[j] = {c.coeff[j] * power};
+    result.gemms += form_q(be, y, table->degree, cq, buffers, q);
     be.gemm(Op::N, Op::N, 1.0, u, q, 0.0, u_alt);
     ++result.gemms;
     std::swap(u, u_alt);
