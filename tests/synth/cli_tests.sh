@@ -137,6 +137,21 @@ diff_detects_weakening)
   grep -q "^worse: p=2 degree=1 l_edge=.*: eps 1e-40 -> " "$work/log" || fail "diff output: $(cat "$work/log")"
   echo "ok: $(grep '^worse' "$work/log")"
   ;;
+baseline_planted_regression)
+  # The baseline check itself (baseline_test.sh, what synth_baseline_default_tables runs on the default
+  # set) on the small config: it passes against its own baseline and fails once a regression is planted
+  # (a golden bound tighter than the tables reach), naming the entry.
+  "$synth" generate --config "$src/small_config.json" --out "$work/checked_in" >/dev/null || fail "generate"
+  "$synth" baseline "$work/checked_in" --out "$work/golden.json" >/dev/null || fail "baseline"
+  bash "$src/baseline_test.sh" "$synth" "$src/small_config.json" "$work/checked_in" "$work/golden.json" "$work/run" \
+    >"$work/ok.log" || fail "baseline check fails on untouched tables: $(cat "$work/ok.log")"
+  sed '0,/"eps_f32":[0-9.e+-]*/s//"eps_f32":0.25/' "$work/golden.json" >"$work/planted.json"
+  if bash "$src/baseline_test.sh" "$synth" "$src/small_config.json" "$work/checked_in" "$work/planted.json" "$work/run" \
+    >"$work/planted.log"; then fail "the baseline check passed a planted regression"; fi
+  grep -q "^worse: p=2 degree=1 l_edge=.*: eps_f32 0.25 -> " "$work/planted.log" || fail "output: $(cat "$work/planted.log")"
+  grep -q "worse than the frozen baseline" "$work/planted.log" || fail "output: $(cat "$work/planted.log")"
+  echo "ok: the baseline check fails on a planted regression: $(grep '^worse' "$work/planted.log")"
+  ;;
 json_fields)
   "$synth" solve --p 2 --l 0.01 --json >"$work/solve.json" || fail "solve --json"
   for field in '"p"' '"l"' '"degree"' '"coefficients"' '"coefficients_f64"' '"eps"' '"image"' '"next_l"'; do
