@@ -52,8 +52,10 @@ double newton_scaling(double lambda_min, double lambda_max, int p) {
   return std::pow((r * lambda_max - lambda_min) / ((r - 1) * (p + 1)), 1.0 / p);
 }
 
+// The coupled Newton iteration is the degree-1 step q = (p + 1 - Y) / p, so it costs what the one GEMM
+// model says for that step (B^p Y by binary powering and the sandwiched form take the same count).
 int newton_gemms(int p, int iteration, bool last) {
-  return (iteration > 1 ? 1 : 0) + (last ? 0 : pe::binary_powering_products(p) + 1);
+  return pe::detail::step_gemms(p, pe::detail::StepDesc{1, iteration == 1, last, pe::detail::StepOutput::materialize});
 }
 
 template <class T>

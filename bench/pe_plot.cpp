@@ -20,6 +20,8 @@
 
 #include "baselines.hpp"
 #include "pe/schedule_types.hpp"
+#include "pe/types.hpp"
+#include "plan/schedule_set.hpp"
 
 namespace {
 
@@ -27,7 +29,7 @@ using nlohmann::json;
 
 struct Entry {
   double l_edge = 0;
-  double coeff[3] = {0, 0, 0};
+  double coeff[pe::kMaxCoefficients] = {};
   double eps = 0, lo = 0, hi = 0;
 };
 
@@ -46,37 +48,32 @@ struct NewtonStep {
 
 [[noreturn]] void fail(const std::string& message) { throw std::runtime_error(message); }
 
+// Through pe's one table reader (every rule and hash checked), so the picture shows certified numbers.
 std::vector<Entry> load_table(const std::string& path, int p, int degree) {
-  std::ifstream in(path);
-  if (!in) fail("--schedules " + path + ": cannot be opened");
-  json doc;
+  pe::detail::ScheduleSet set;
   try {
-    doc = json::parse(in);
-  } catch (const json::exception& e) {
-    fail("--schedules " + path + ": not valid JSON (" + e.what() + ")");
+    set = pe::detail::load_schedules_json(path);
+  } catch (const pe::Error& e) {
+    fail(std::string("--schedules: ") + e.what());
   }
-  if (!doc.contains("bucket_tables") || !doc["bucket_tables"].is_array())
-    fail("--schedules " + path + ": no 'bucket_tables' array (expected a pe-synth pe_schedules.json)");
-  std::string available;
-  for (const json& t : doc["bucket_tables"]) {
-    const int tp = t.at("p").get<int>(), td = t.at("degree").get<int>();
-    available += " (p " + std::to_string(tp) + ", degree " + std::to_string(td) + ")";
-    if (tp != p || td != degree) continue;
-    std::vector<Entry> entries;
-    for (const json& e : t.at("entries")) {
-      Entry x;
-      x.l_edge = e.at("l_edge").get<double>();
-      for (int i = 0; i < 3; ++i) x.coeff[i] = e.at("coefficients_f64").at(i).get<double>();
-      x.eps = e.at("eps_f64").get<double>();
-      x.lo = e.at("image_f64").at(0).get<double>();
-      x.hi = e.at("image_f64").at(1).get<double>();
-      entries.push_back(x);
-    }
-    if (entries.empty()) fail("--schedules " + path + ": the p = " + std::to_string(p) + " table is empty");
-    return entries;
+  const pe::detail::OwnedBucketTable* t = set.find(p, degree);
+  if (!t) {
+    std::string available;
+    for (const auto& x : set.tables) available += " (p " + std::to_string(x.p) + ", degree " + std::to_string(x.degree) + ")";
+    fail("--schedules " + path + ": no table for p = " + std::to_string(p) + ", degree " + std::to_string(degree) +
+         "; it has" + available);
   }
-  fail("--schedules " + path + ": no table for p = " + std::to_string(p) + ", degree " + std::to_string(degree) +
-       "; it has" + available);
+  std::vector<Entry> entries;
+  for (const pe::BucketEntry& e : t->entries) {
+    Entry x;
+    x.l_edge = e.l_edge;
+    for (int i = 0; i < pe::kMaxCoefficients; ++i) x.coeff[i] = e.coeff_f64[i];
+    x.eps = e.eps_f64;
+    x.lo = e.image_lo_f64;
+    x.hi = e.image_hi_f64;
+    entries.push_back(x);
+  }
+  return entries;
 }
 
 std::vector<Step> walk_ours(const std::vector<Entry>& table, int p, int degree, double kappa, double target,
@@ -213,7 +210,11 @@ std::string draw(int p, int degree, double kappa, double target, const std::vect
   };
   for (std::size_t k = 0; k < ours.size(); ++k) {
     const Entry& e = ours[k].entry;
-    auto phi = [&](double y) { return y * std::pow(e.coeff[0] + e.coeff[1] * y + e.coeff[2] * y * y, p); };
+    auto phi = [&](double y) {
+      double q = 0;
+      for (int j = pe::kMaxCoefficients - 1; j >= 0; --j) q = q * y + e.coeff[j];
+      return y * std::pow(q, p);
+    };
     const std::string color = kPalette[k % 10];
     if (ours[k].l > xmin) polyline(svg, left, sample(xmin, ours[k].l, phi), color, "stroke-width='1' stroke-dasharray='1,3'");
     polyline(svg, left, sample(ours[k].l, 1, phi), color, "stroke-width='2'");
@@ -306,7 +307,7 @@ int main(int argc, char** argv) {
   double kappa = 1e4, target = 1e-8;
   app.add_option("--schedules", schedules, "pe_schedules.json written by pe-synth")->required();
   app.add_option("--p", p, "root p")->check(CLI::Range(1, 64));
-  app.add_option("--degree", degree, "degree of q: 1 or 2")->check(CLI::Range(1, 2));
+  app.add_option("--degree", degree, "degree of q: 1..4")->check(CLI::Range(1, pe::kMaxDegree));
   app.add_option("--kappa", kappa, "condition number: the walk starts at [1/kappa, 1]")->check(CLI::Range(1.0 + 1e-9, 1e15));
   app.add_option("--target", target, "stop when the certified bound reaches this")->check(CLI::Range(1e-15, 0.5));
   app.add_option("--max-steps", max_steps, "at most this many steps")->check(CLI::Range(1, 200));

@@ -11,11 +11,12 @@ set(PE_INSTALL_DATADIR ${CMAKE_INSTALL_DATADIR}/pe)
 
 # pe_runtime is a static library: its private link dependencies travel with it as $<LINK_ONLY:...>,
 # so the small interface targets it links (warnings, CPU BLAS/LAPACKE, CUDA backend) are exported too.
-set(pe_exported pe_runtime pe_schedules pe_warnings pe_cpu_linalg)
+set(pe_exported pe_runtime pe_schedules pe_plan pe_warnings pe_cpu_linalg)
 set_target_properties(pe_runtime PROPERTIES EXPORT_NAME runtime)
 set_target_properties(pe_schedules PROPERTIES EXPORT_NAME schedules)
 set_target_properties(pe_warnings PROPERTIES EXPORT_NAME warnings)
 set_target_properties(pe_cpu_linalg PROPERTIES EXPORT_NAME cpu_linalg)
+set_target_properties(pe_plan PROPERTIES EXPORT_NAME plan)
 if(TARGET pe_runtime_cuda)
   list(APPEND pe_exported pe_runtime_cuda)
   set_target_properties(pe_runtime_cuda PROPERTIES EXPORT_NAME runtime_cuda)
@@ -50,4 +51,5 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/peConfig.cmake.in
                               PATH_VARS PE_INSTALL_DATADIR)
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/peConfigVersion.cmake COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/peConfig.cmake ${PROJECT_BINARY_DIR}/peConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/PeSchedules.cmake
         DESTINATION ${PE_INSTALL_CMAKEDIR})

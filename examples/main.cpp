@@ -1,24 +1,34 @@
-// pe-embed-example: a fifth root, a p that pe's default tables do not carry, from tables this project
-// generated at its build time (see CMakeLists.txt).
-//   1. the embedded header predicts, in the interval model, how many steps the target takes;
-//   2. pe::inverse_root runs on the same tables (the JSON twin of the header) and the result is checked
-//      against the closed form A^{-1/5} = H D^{-1/5} H (H a Householder reflector, so H = H^T = H^{-1}).
+// pe-embed-example: a fifth root from tables this project generated at its build time and compiled in
+// (pe_add_schedules in CMakeLists.txt: header p5_tables.hpp, namespace pe::p5_tables).
+//   1. the compiled records are usable in constant expressions: static_asserts check what this program
+//      relies on, and the interval model predicts, from the records, how many steps the target takes;
+//   2. pe::inverse_root runs on the same compiled set (ScheduleSource::embedded, no file at run time)
+//      with degree-4 steps, and the result is checked against the closed form
+//      A^{-1/5} = H D^{-1/5} H (H a Householder reflector, so H = H^T = H^{-1}).
 // Exit status 0 only when the runtime reached the target and the error is within it.
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "embedded_tables.hpp"
+#include "p5_tables.hpp"
 #include "pe/pe.hpp"
 
 namespace {
 
 constexpr int kP = 5;
-constexpr int kDegree = 2;
+constexpr int kDegree = 4;
 constexpr int kN = 96;
 constexpr double kKappa = 1e4;
 constexpr double kTarget = 1e-6;
+
+constexpr const pe::BucketTable* find_table(int p, int degree) {
+  for (std::size_t i = 0; i < pe::p5_tables::kScheduleSet.count; ++i)
+    if (pe::p5_tables::kScheduleSet.tables[i].p == p && pe::p5_tables::kScheduleSet.tables[i].degree == degree)
+      return &pe::p5_tables::kScheduleSet.tables[i];
+  return nullptr;
+}
+static_assert(find_table(kP, kDegree) != nullptr, "p5_config.json asks for a p = 5, degree 4 table");
 
 // H diag(d) H with H = I - 2 v v^T / (v^T v), column-major.
 std::vector<double> reflect(const std::vector<double>& d, const std::vector<double>& v) {
@@ -39,28 +49,28 @@ std::vector<double> reflect(const std::vector<double>& d, const std::vector<doub
 
 // Steps the interval model needs from [l0, 1] until the certified bound reaches the target: each step
 // uses the bucket with the largest edge <= l and moves to the normalised certified image.
-int predicted_steps(const pe::BucketTable& table, double l0, double target) {
+constexpr int predicted_steps(const pe::BucketTable& table, double l0, double target) {
   double l = l0;
   for (int step = 1; step <= 60; ++step) {
     const pe::BucketEntry* entry = &table.entries[0];
     for (std::size_t e = 0; e < table.count; ++e)
       if (table.entries[e].l_edge <= l) entry = &table.entries[e];
-    if (entry->eps_f64 <= target) return step;
-    l = entry->image_lo_f64 / entry->image_hi_f64;
+    if (pe::image_bound(entry->image_lo_f64, entry->image_hi_f64) <= target) return step;
+    l = pe::image_ratio(entry->image_lo_f64, entry->image_hi_f64);
   }
   return -1;
 }
+// Decided at compile time from the compiled numbers.
+constexpr int kPredictedSteps = predicted_steps(*find_table(kP, kDegree), 1 / kKappa, kTarget);
+static_assert(kPredictedSteps > 0, "the embedded tables do not reach the target from kappa = 1e4");
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const std::string tables_json = argc > 1 ? argv[1] : EXAMPLE_TABLES_JSON;
-  const example::EmbeddedTables& embedded = example::embedded_tables();
-  const pe::BucketTable* table = example::find_table(kP, kDegree);
-  std::printf("embedded tables: %s, config %s, %zu bucket table(s), %zu fixed schedule(s)\n", embedded.generator,
-              embedded.config_hash, embedded.tables.size(), embedded.fixed.size());
+int main() {
+  const pe::CompiledScheduleSet& set = pe::p5_tables::kScheduleSet;
+  std::printf("embedded tables: %s, config %s, %zu bucket table(s)\n", set.generator, set.config_hash, set.count);
   std::printf("p = %d, degree %d: %zu buckets; the interval model reaches %.0e from kappa %.0e in %d steps\n", kP,
-              kDegree, table->count, kTarget, kKappa, predicted_steps(*table, 1 / kKappa, kTarget));
+              kDegree, find_table(kP, kDegree)->count, kTarget, kKappa, kPredictedSteps);
 
   std::vector<double> d(kN), v(kN), root_d(kN);
   for (int i = 0; i < kN; ++i) {
@@ -74,8 +84,8 @@ int main(int argc, char** argv) {
   options.p = kP;
   options.degree = kDegree;
   options.target = kTarget;
-  options.schedule_source = pe::ScheduleSource::json_file;
-  options.schedule_file = tables_json;
+  options.schedule_source = pe::ScheduleSource::embedded;
+  options.embedded_schedules = &set;
   std::vector<double> x(a.size());
   pe::Report report;
   try {
@@ -90,13 +100,14 @@ int main(int argc, char** argv) {
     norm += expected[i] * expected[i];
   }
   const double error = std::sqrt(diff / norm);
-  std::printf("runtime: %d steps, %d GEMMs, tracked bound %.3g (certified %s, fallback %s), l0 %.3g (%s)\n",
-              report.steps, report.gemms, report.final_eps, report.certified ? "yes" : "no",
+  std::printf("runtime (%s tables): %d steps, %d GEMMs, tracked bound %.3g (certified %s, fallback %s), l0 %.3g (%s)\n",
+              report.schedules.c_str(), report.steps, report.gemms, report.final_eps, report.certified ? "yes" : "no",
               report.fallback ? "yes" : "no", report.l0.empty() ? 0.0 : report.l0[0], report.l0_source.c_str());
   // ||X^p A - I|| <= eps gives a relative error of X of about eps / p; the factor 2 leaves room for rounding.
   const double tolerance = 2 * kTarget / kP;
   std::printf("||X - A^{-1/5}||_F / ||A^{-1/5}||_F = %.3g (tolerance %.3g)\n", error, tolerance);
-  const bool ok = report.target_reached && !report.fallback && error <= tolerance;
+  const bool ok = report.target_reached && !report.fallback && report.schedules == "embedded" &&
+                  report.degree == kDegree && error <= tolerance;
   std::printf("%s\n", ok ? "ok" : "FAILED");
   return ok ? 0 : 1;
 }

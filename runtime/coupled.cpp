@@ -4,45 +4,38 @@
 #include <utility>
 #include <vector>
 
-#include "pe/schedule_types.hpp"
+#include "pe/detail/gemm_cost.hpp"
 #include "pe/types.hpp"
 
 namespace pe::detail {
 
-StepBuffers allocate_step_buffers(Backend& backend, std::int64_t n, std::int64_t batch, int p, int degree) {
+StepBuffers allocate_step_buffers(Backend& backend, std::int64_t n, std::int64_t batch, int p, int max_degree) {
   StepBuffers b;
-  if (degree >= 2 || p >= 2) b.y2 = backend.allocate(n, n, batch);
+  if (max_degree >= 2 || p >= 2) b.y2 = backend.allocate(n, n, batch);
   b.y_alt = backend.allocate(n, n, batch);
   if (p % 2 == 1 && p >= 3) b.tmp = backend.allocate(n, n, batch);
   if (p >= 4)
     for (auto& m : b.pool) m = backend.allocate(n, n, batch);
+  if (max_degree >= 3) b.high = backend.allocate(n, n, batch);
   return b;
 }
 
-int form_q(Backend& backend, const Mat& y, int degree, const Coefficients& c, StepBuffers& buffers, Mat& q) {
-  const std::vector<double> one{1.0};
-  switch (degree) {
-    case 1:
-      backend.axpby_identity(c[1], &y, c[1], nullptr, c[0], q);
-      return 0;
-    case 2:
-      backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
-      backend.axpby_identity(c[1], &y, c[2], &buffers.y2, c[0], q);
-      return 1;
-    case 3:
-    case 4:
-      // (c0 I + c1 Y) + Y^2 (c2 I + c3 Y [+ c4 Y^2]).
-      backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
-      if (degree == 3)
-        backend.axpby_identity(c[3], &y, c[3], nullptr, c[2], q);
-      else
-        backend.axpby_identity(c[3], &y, c[4], &buffers.y2, c[2], q);
-      backend.gemm(Op::N, Op::N, 1.0, buffers.y2, q, 0.0, buffers.y_alt);
-      backend.axpby_identity(one, &buffers.y_alt, c[1], &y, c[0], q);
-      return 2;
-    default:
-      throw Error("internal: form_q for degree " + std::to_string(degree) + " (expected 1..4)");
+int form_q(Backend& backend, const Mat& y, int degree, const QCoefficients& c, StepBuffers& buffers, Mat& q) {
+  if (degree < 1 || degree > kMaxDegree) throw Error("internal: form_q of degree " + std::to_string(degree));
+  if (degree == 1) {
+    backend.axpby_identity(c[1], &y, c[1], nullptr, c[0], q);
+    return q_form_gemms(degree);
   }
+  backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
+  if (degree == 2) {
+    backend.axpby_identity(c[1], &y, c[2], &buffers.y2, c[0], q);
+    return q_form_gemms(degree);
+  }
+  // high = c_2 I + c_3 Y (+ c_4 Y^2); q = c_0 I + c_1 Y; q <- Y^2 high + q.
+  backend.axpby_identity(c[3], &y, degree == 4 ? c[4] : c[3], degree == 4 ? &buffers.y2 : nullptr, c[2], buffers.high);
+  backend.axpby_identity(c[1], &y, c[1], nullptr, c[0], q);
+  backend.gemm(Op::N, Op::N, 1.0, buffers.y2, buffers.high, 1.0, q);
+  return q_form_gemms(degree);
 }
 
 namespace {
@@ -100,16 +93,22 @@ int update_residual(Backend& backend, int p, const Mat& q, Mat& y, StepBuffers& 
   return gemms;
 }
 
-int terminal_apply(Backend& backend, const Mat& y, int degree, const Coefficients& c, Mat& z, Mat& w1, Mat& w2) {
-  if (degree < 1 || degree > 4) throw Error("internal: terminal_apply for degree " + std::to_string(degree));
+int terminal_apply(Backend& backend, const Mat& y, int degree, const QCoefficients& c, Mat& z, Mat& w1, Mat& w2) {
+  if (degree < 1 || degree > kMaxDegree) throw Error("internal: terminal_apply of degree " + std::to_string(degree));
   const std::vector<double> zero{0.0}, one{1.0};
-  // Horner: h = c_d Z, then h <- Y h + c_j Z for j = d-1 .. 0; the last update writes Z itself.
-  backend.axpby_identity(c[degree], &z, c[degree], nullptr, zero, w1);
-  for (int j = degree - 1; j >= 0; --j) {
-    backend.gemm(Op::N, Op::N, 1.0, y, w1, 0.0, w2);
-    backend.axpby_identity(one, &w2, c[j], &z, zero, j == 0 ? z : w1);
+  backend.gemm(Op::N, Op::N, 1.0, y, z, 0.0, w1);  // w1 = Y Z
+  if (degree == 1) {
+    backend.axpby_identity(c[1], &w1, c[0], &z, zero, z);  // Z = c_1 Y Z + c_0 Z
+    return terminal_direct_gemms(degree);
   }
-  return degree;
+  backend.axpby_identity(c[static_cast<std::size_t>(degree)], &w1, c[static_cast<std::size_t>(degree - 1)], &z, zero,
+                         w1);  // w1 = c_d Y Z + c_{d-1} Z
+  for (int j = degree - 2; j >= 0; --j) {
+    backend.gemm(Op::N, Op::N, 1.0, y, w1, 0.0, w2);  // w2 = Y w1
+    // The last term goes straight into Z (Z is read only by this term from here on).
+    backend.axpby_identity(one, &w2, c[static_cast<std::size_t>(j)], &z, zero, j == 0 ? z : w1);
+  }
+  return terminal_direct_gemms(degree);
 }
 
 }  // namespace pe::detail

@@ -1,43 +1,27 @@
-// Schedule tables as the runtime holds them: copies of the records of include/pe/schedule_types.hpp,
-// from the compiled-in generated header or from a JSON file (validated). Both give the same bits.
+// The schedule sets the runtime uses: the built-in tables compiled in from schedules/pe_schedules.hpp,
+// a set a caller compiled into its binary (pe_add_schedules, ScheduleSource::embedded) or a JSON file.
+// Reading and validation live in plan/schedule_set.hpp (shared with pe-synth).
 #pragma once
 
+#include <optional>
 #include <string>
-#include <vector>
 
-#include "pe/schedule_types.hpp"
+#include "pe/pe.hpp"
+#include "plan/schedule_set.hpp"
 
 namespace pe::detail {
 
-struct OwnedBucketTable {
-  int p = 0;
-  int degree = 0;
-  double eta = 0;
-  std::vector<BucketEntry> entries;  // sorted by l_edge ascending
-};
-
-struct OwnedFixedSchedule {
-  int p = 0;
-  int degree = 0;
-  double l0 = 0;
-  std::vector<FixedStep> steps;
-};
-
-struct ScheduleSet {
-  int schema_version = 0;
-  std::string origin;  // "compiled" or the file path
-  std::vector<OwnedBucketTable> tables;
-  std::vector<OwnedFixedSchedule> fixed;
-
-  // The bucket table for (p, degree), or nullptr.
-  const OwnedBucketTable* find(int p, int degree) const;
-};
-
-// The tables compiled in from schedules/pe_schedules.hpp (throws pe::Error when the build had none).
+// The tables compiled in from schedules/pe_schedules.hpp, validated once (throws pe::Error when the build
+// had none or they break a rule).
 const ScheduleSet& compiled_schedules();
 
-// Loads and validates a pe_schedules.json file; throws pe::Error naming the file and field on any problem.
-ScheduleSet load_schedules_json(const std::string& path);
-ScheduleSet parse_schedules_json(const std::string& text, const std::string& origin);
+// A set compiled into the caller's binary, validated once per address (the set must have static storage
+// duration, as pe_add_schedules gives it).
+const ScheduleSet& embedded_schedules(const CompiledScheduleSet& set);
+
+// The set `source` names: the built-in one, the embedded one (`embedded` must not be null) or the JSON
+// file (read into `loaded`, which then holds it).
+const ScheduleSet& schedule_set_for(ScheduleSource source, const std::string& file, const CompiledScheduleSet* embedded,
+                                    std::optional<ScheduleSet>& loaded);
 
 }  // namespace pe::detail

@@ -64,7 +64,12 @@ enum class Precond { none, frobenius, jacobi, ruiz, aol };
 // For apply_inverse_root: materialise X and multiply once, or carry the skinny Z through the steps.
 enum class ApplyMode { automatic, materialize, direct };
 
-enum class ScheduleSource { compiled, json_file };
+// Which schedule tables drive the steps: the set compiled into pe (schedules/), a pe_schedules.json file
+// read at run time, or a set the caller compiled into its own binary with the CMake function
+// pe_add_schedules (no file at run time; Options::embedded_schedules points at it).
+enum class ScheduleSource { compiled, json_file, embedded };
+
+struct CompiledScheduleSet;  // include/pe/schedule_types.hpp
 
 // When the exact root (eigendecomposition in double) replaces the iteration's result:
 //   never:        report what happened, return the iteration's X (a diverged iteration is then an error);
@@ -80,7 +85,7 @@ struct Options {
   double target = 1e-3;            // stop when the tracked bound of ||X^p A - I|| reaches this (0: budget only)
   int max_gemms = 0;               // budget in GEMM calls, never exceeded (0: no GEMM budget)
   int max_steps = 0;               // budget in steps (0: at most kDefaultStepLimit)
-  int degree = 0;                  // polynomial degree of q: 1, 2, or 0 = the cheaper one for this target
+  int degree = 0;                  // polynomial degree of q: 1..4 (a table of it must exist), or 0 = the cheaper of 1, 2
   Precond precond = Precond::frobenius;
   double ridge = 0;                // iterate on A + ridge I (changes the result by design)
   double l_target = 0;             // floor for the normalised lower bound, by a diagonal shift (changes A)
@@ -97,6 +102,9 @@ struct Options {
   double symmetry_tolerance = -1;  // max |a_ij - a_ji| / max|a|; < 0: 100 unit roundoffs of A's dtype
   ScheduleSource schedule_source = ScheduleSource::compiled;
   std::string schedule_file;       // JSON tables when schedule_source == json_file
+  // Tables when schedule_source == embedded: the `kScheduleSet` of a header pe_add_schedules generated
+  // (e.g. &pe::my_tables::kScheduleSet); validated on first use, must outlive every call that uses it.
+  const CompiledScheduleSet* embedded_schedules = nullptr;
   Device device = Device::cpu;     // must match the views' device
   void* stream = nullptr;          // cudaStream_t for Device::cuda
   ComputeMode compute = ComputeMode::native;

@@ -86,7 +86,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   const int p = shape_.p;
   const bool direct = shape_.output == StepOutput::direct;
   const bool polar = shape_.form == ResidualForm::recomputed_gram;
-  const int total = static_cast<int>(plan.degrees.size());
+  const int total = static_cast<int>(plan.steps.size());
   const int elevated = std::clamp(s.elevated_steps, 0, total);
   if (elevated > 0 && !levels_[1].be) throw Error("internal: elevated steps without an elevated backend");
   Level& base = levels_[0];
@@ -99,7 +99,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   std::vector<Interval> iv(nb);
   std::vector<double> res_scale(nb, 1.0), x_scale(nb, 1.0);
   for (std::size_t k = 0; k < nb; ++k) iv[k] = {l0[k], 1.0};
-  std::vector<double> coeff[5];
+  QCoefficients coeff;
   for (auto& c : coeff) c.assign(nb, 0.0);
   std::vector<double> a_n_host;
   // Scalars fetched so far, by slot (renormalisation and the hook fetch early; the rest come at the end).
@@ -155,7 +155,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
     if (t == elevated) lower();
     const DType storage = be->storage();
     const bool first = t == 0, last = t + 1 == total;
-    const int degree = plan.degrees[static_cast<std::size_t>(t)];
+    const int degree = plan.steps[static_cast<std::size_t>(t)].degree;
     const OwnedBucketTable* table = tables.find(p, degree);
     if (!table) throw Error("internal: the plan uses degree " + std::to_string(degree) + ", which the tables lack");
     StepRecord record;
@@ -186,10 +186,10 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
       const double ys = polar ? x_scale[k] * x_scale[k] : res_scale[k];
       double power = 1;
       for (int j = 0; j <= degree; ++j) {
-        coeff[j][k] = f * choice[k].coeff[j] * power;
+        coeff[static_cast<std::size_t>(j)][k] = f * choice[k].coeff[j] * power;
         power *= ys;
       }
-      for (int j = degree + 1; j < 5; ++j) coeff[j][k] = 0;
+      for (int j = degree + 1; j < kMaxCoefficients; ++j) coeff[static_cast<std::size_t>(j)][k] = 0;
       record.bucket_l_edge.push_back(choice[k].entry->l_edge);
       record.interval.push_back(choice[k].image);
     }
@@ -271,7 +271,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
       // This needs the trace now: one fetch per step (documented as such in Options).
       be->trace(cur->y, kRenormalizeSlot);
       collect(be->fetch_scalars(), collected);
-      const OwnedBucketTable* next = tables.find(p, plan.degrees[static_cast<std::size_t>(t + 1)]);
+      const OwnedBucketTable* next = tables.find(p, plan.steps[static_cast<std::size_t>(t + 1)].degree);
       for (std::size_t k = 0; k < nb; ++k) {
         const double mean = collected[kRenormalizeSlot][k] * res_scale[k] / static_cast<double>(n);
         if (next && std::isfinite(mean) && mean > iv[k].lo && mean < iv[k].hi && iv[k].hi / mean <= 1 + next->eta) {

@@ -20,7 +20,7 @@
 #include "pe/detail/gemm_cost.hpp"
 #include "pe/pe.hpp"
 #include "schedules.hpp"
-#include "step_plan.hpp"
+#include "plan/step_planner.hpp"
 
 namespace pe::detail {
 

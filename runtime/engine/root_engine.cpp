@@ -10,7 +10,8 @@
 #include "formats.hpp"
 #include "interval.hpp"
 #include "pe/detail/format.hpp"
-#include "step_plan.hpp"
+#include "drift.hpp"
+#include "plan/step_planner.hpp"
 #include "view_checks.hpp"
 
 namespace pe::detail {
@@ -134,6 +135,8 @@ void check_options(const Options& o) {
     throw Error("options.fallback = on_unverified needs options.verify = true (it acts on the verified bound)");
   if (o.schedule_source == ScheduleSource::json_file && o.schedule_file.empty())
     throw Error("options.schedule_file is empty but schedule_source is json_file");
+  if (o.schedule_source == ScheduleSource::embedded && o.embedded_schedules == nullptr)
+    throw Error("options.embedded_schedules is null but schedule_source is embedded");
   check_precond_mode(o.precond, o.p);
 }
 
@@ -168,14 +171,7 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
     b_desc_ = *b;
     k_ = b->cols;
   }
-  if (tables) {
-    tables_ = tables;
-  } else if (o_.schedule_source == ScheduleSource::compiled) {
-    tables_ = &compiled_schedules();
-  } else {
-    loaded_ = load_schedules_json(o_.schedule_file);
-    tables_ = &*loaded_;
-  }
+  tables_ = tables ? tables : &schedule_set_for(o_.schedule_source, o_.schedule_file, o_.embedded_schedules, loaded_);
   bool have_p = false;
   for (const auto& t : tables_->tables)
     if (t.p == o_.p) {
@@ -244,6 +240,19 @@ RootEngine::~RootEngine() = default;
 // iteration is repeated for every reuse of A; materialising pays the iteration once and then one X B
 // product (k/n) per reuse. Decided when the plan is made, from the hints when there are any (else for
 // kappa = 1e4): the step counts rarely change the answer, which the shapes decide.
+PlanRequest RootEngine::plan_request(DType storage, double l0, double target, int max_gemms, StepOutput output) const {
+  PlanRequest req;
+  req.p = o_.p;
+  req.storage = storage;
+  req.start = {l0, 1.0};
+  req.target = target;
+  req.max_gemms = max_gemms;
+  req.max_steps = o_.max_steps > 0 ? o_.max_steps : kDefaultStepLimit;
+  req.output = output;
+  if (o_.degree > 0) req.degrees = {o_.degree};
+  return req;
+}
+
 bool RootEngine::decide_direct() const {
   if (o_.mode == ApplyMode::direct) return true;
   if (o_.mode == ApplyMode::materialize) return false;
@@ -251,18 +260,17 @@ bool RootEngine::decide_direct() const {
   double l0 = 1e-4;
   if (o_.kappa_hint > 1) l0 = 1 / o_.kappa_hint;
   if (o_.lambda_min_hint > 0 && o_.lambda_max_hint > 0) l0 = o_.lambda_min_hint / o_.lambda_max_hint;
-  StepPlanRequest req{o_.p, storage, std::max(l0, smallest_edge_), o_.target, 0, o_.max_steps, StepOutput::materialize,
-                      o_.degree};
+  PlanRequest req = plan_request(storage, std::max(l0, smallest_edge_), o_.target, 0, StepOutput::materialize);
   const StepPlan m = plan_steps(*tables_, req);
   req.output = StepOutput::direct;
   const StepPlan d = plan_steps(*tables_, req);
   const double ratio = static_cast<double>(k_) / static_cast<double>(n_);
   // Skinny products count k/n of a square one.
   double direct_work = 0;
-  for (std::size_t t = 0; t < d.degrees.size(); ++t) {
-    const bool last = t + 1 == d.degrees.size();
-    direct_work += last ? d.degrees[t] * ratio
-                        : q_form_gemms(d.degrees[t]) + residual_update_gemms(o_.p) + ratio;
+  for (std::size_t t = 0; t < d.steps.size(); ++t) {
+    const int degree = d.steps[t].degree;
+    direct_work += t + 1 == d.steps.size() ? terminal_direct_gemms(degree) * ratio
+                                           : q_form_gemms(degree) + residual_update_gemms(o_.p) + ratio;
   }
   const double materialize_work = m.gemms + o_.reuse_count * ratio;
   return o_.reuse_count * direct_work < materialize_work;
@@ -380,33 +388,55 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   bool diverged = pre.not_positive_definite;
   std::string reason = pre.failure;
   if (!diverged) {
-    StepPlanRequest req;
-    req.p = o_.p;
-    req.storage = be_->storage();
-    req.l0 = worst_l0;
-    req.target = target;
-    req.max_gemms = max_gemms > 0 ? max_gemms - extra : 0;
-    if (max_gemms > 0 && req.max_gemms <= 0)
+    if (max_gemms > 0 && max_gemms - extra <= 0)
       throw Error("the GEMM budget (options.max_gemms = " + std::to_string(max_gemms) + ") leaves no room for the " +
                   std::to_string(extra) + " GEMM(s) this call needs besides the iteration");
-    req.max_steps = o_.max_steps;
-    req.output = direct ? StepOutput::direct : StepOutput::materialize;
-    req.degree = o_.degree;
-    const StepPlan plan = plan_steps(*tables_, req);
-    DriverSettings ds;
-    if (elevated_) {
-      const double u_s = unit_roundoff(product_input_format(be_->storage(), be_->compute()));
-      const double u_e = unit_roundoff(elevated_->storage());
-      const DriftModel drift = drift_model(*tables_, o_.p, be_->storage(), worst_l0, plan.degrees, n_);
-      ds.elevated_steps = o_.elevated_steps >= 0 ? std::min<int>(o_.elevated_steps, static_cast<int>(plan.degrees.size()))
-                          : target > 0 ? elevated_steps_for(drift, target, kDriftShare, u_s, u_e)
-                                       : 0;
-      if (ds.elevated_steps > 0)
-        report.notes.push_back("the first " + std::to_string(ds.elevated_steps) + " step(s) ran in " +
-                               to_string(elevated_->storage()) + " (drift model: about " +
-                               format_number(drift.predicted(ds.elevated_steps, u_s, u_e)) + " from rounding, " +
-                               format_number(drift.predicted(0, u_s, u_e)) + " all in " + report.storage + ")");
+    PlanRequest req = plan_request(be_->storage(), worst_l0, target, max_gemms > 0 ? max_gemms - extra : 0,
+                                   direct ? StepOutput::direct : StepOutput::materialize);
+    // Steps and precision together: the planner minimises GEMMs on the exact-arithmetic model, the drift
+    // model predicts what rounding adds (and how many leading steps to run one level up). Degrees 3 and 4
+    // have large alternating coefficients whose rounding can dominate in low precision, so with the degree
+    // left open the plan restricted to degrees 1 and 2 competes on the predicted bound.
+    const double u_s = unit_roundoff(product_input_format(be_->storage(), be_->compute()));
+    const double u_e = elevated_ ? unit_roundoff(elevated_->storage()) : u_s;
+    struct Candidate {
+      StepPlan plan;
+      int elevated = 0;
+      double drift = 0, predicted = 0;
+    };
+    auto evaluate = [&](const PlanRequest& r) {
+      Candidate c;
+      c.plan = plan_steps(*tables_, r);
+      const DriftModel drift = drift_model(*tables_, c.plan, o_.p, be_->storage(), n_);
+      const int steps = static_cast<int>(c.plan.steps.size());
+      c.elevated = !elevated_ ? 0
+                   : o_.elevated_steps >= 0 ? std::min(o_.elevated_steps, steps)
+                   : target > 0 ? elevated_steps_for(drift, target, kDriftShare, u_s, u_e)
+                                : 0;
+      c.drift = drift.predicted(c.elevated, u_s, u_e);
+      c.predicted = c.plan.final_bound + c.drift;
+      return c;
+    };
+    Candidate chosen = evaluate(req);
+    if (o_.degree == 0 && target > 0) {
+      PlanRequest low = req;
+      low.degrees = {1, 2};
+      const Candidate alt = evaluate(low);
+      const bool chosen_ok = chosen.predicted <= target, alt_ok = alt.predicted <= target;
+      if ((alt_ok && !chosen_ok) || (alt_ok == chosen_ok && !alt_ok && alt.predicted < chosen.predicted))
+        chosen = alt;
     }
+    const StepPlan& plan = chosen.plan;
+    DriverSettings ds;
+    ds.elevated_steps = chosen.elevated;
+    if (ds.elevated_steps > 0)
+      report.notes.push_back("the first " + std::to_string(ds.elevated_steps) + " step(s) ran in " +
+                             to_string(elevated_->storage()) + " (drift model: about " + format_number(chosen.drift) +
+                             " from rounding)");
+    if (o_.target > 0 && chosen.predicted > target)
+      report.notes.push_back("the drift model predicts about " + format_number(chosen.predicted) +
+                             " for this run (interval model " + format_number(plan.final_bound) + ", rounding " +
+                             format_number(chosen.drift) + "): more than the target");
     ds.symmetrize_every = o_.symmetrize_every;
     ds.renormalize = o_.renormalize;
     ds.on_step = o_.on_step;
@@ -414,13 +444,15 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     const DriverResult it = driver_->run(*tables_, plan, a_n_, pre.l0, final_factor, ds, z);
     report.steps = it.steps;
     report.gemms = it.gemms;
-    report.degree = *std::max_element(plan.degrees.begin(), plan.degrees.end());
+    for (const PlannedStep& st : plan.steps) report.degree = std::max(report.degree, st.degree);
     report.intervals = it.records;
     report.model_eps = report.final_eps = it.model_eps;
     report.estimated_residual = it.estimated_residual;
-    if (plan.at_floor && !plan.reaches_target)
+    // Not reached although the budget had room: the tables' floor (another step would not lower the bound).
+    if (target > 0 && !plan.reached && !(req.max_gemms > 0 && plan.gemms + 1 > req.max_gemms) &&
+        static_cast<int>(plan.steps.size()) < req.max_steps)
       report.notes.push_back("the target is below the smallest bound the tables certify in " + report.storage +
-                             " storage (" + format_number(plan.model_bound) +
+                             " storage (" + format_number(plan.final_bound) +
                              "); the iteration stopped where another step would not lower it");
     diverged = it.diverged;
     reason = it.reason;

@@ -14,6 +14,7 @@
 #include "certify.hpp"
 #include "correction/newton.hpp"
 #include "driver.hpp"
+#include "plan/step_planner.hpp"
 #include "pe/pe.hpp"
 #include "precondition.hpp"
 #include "schedules.hpp"
@@ -70,6 +71,7 @@ class RootEngine {
   void check_rhs_finite();
   void validate_input(const Mat& a, const Matrix* caller_view);
   bool decide_direct() const;
+  PlanRequest plan_request(DType storage, double l0, double target, int max_gemms, StepOutput output) const;
 
   Options o_;
   MatrixDesc a_desc_;

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <utility>
 
-#include "engine/step_plan.hpp"
+#include "plan/step_planner.hpp"
 #include "interval.hpp"
 #include "lanczos.hpp"
 #include "pe/detail/format.hpp"
@@ -115,10 +115,10 @@ PolarResult PolarFactor::run(const Mat& a, const PolarSettings& s, Mat& u) {
     result.bound = (1 - l0) / (1 + l0);
     return result;
   }
-  StepPlanRequest req;
+  PlanRequest req;
   req.p = 2;
   req.storage = be_.storage();
-  req.l0 = l0;
+  req.start = {l0, 1.0};
   req.target = s.target;
   req.max_gemms = s.max_gemms == INT_MAX ? 0 : s.max_gemms;
   req.output = StepOutput::polar;
@@ -134,14 +134,14 @@ PolarResult PolarFactor::run(const Mat& a, const PolarSettings& s, Mat& u) {
   const DriverResult it = driver_->run(tables_, plan, u0_, {l0}, {1.0}, ds, nullptr);
   result.steps = it.steps;
   result.gemms = gemms + it.gemms;
-  result.degree = *std::max_element(plan.degrees.begin(), plan.degrees.end());
+  for (const PlannedStep& st : plan.steps) result.degree = std::max(result.degree, st.degree);
   result.bound = it.model_eps;
   for (const auto& r : it.records) result.intervals.push_back(r.interval.at(0));
   if (it.diverged) {
     result.reason = it.reason;
     return result;
   }
-  if (!plan.reaches_target) {
+  if (!plan.reached) {
     result.reason = "the GEMM budget (" + std::to_string(s.max_gemms) + ") ran out after " +
                     std::to_string(result.steps) + " polar steps, tracked bound " + format_number(result.bound);
     return result;

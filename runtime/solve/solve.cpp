@@ -153,12 +153,8 @@ SolveEngine::SolveEngine(const MatrixDesc& a, const MatrixDesc& b, const SolveOp
                 ": a solve needs at least 4 GEMMs (one iteration GEMM, X0 = M B, one residual, and room to build M)");
   n_ = a.rows;
   k_ = b.cols;
-  if (o.schedule_source == ScheduleSource::compiled) {
-    tables_ = &compiled_schedules();
-  } else {
-    loaded_ = load_schedules_json(o.schedule_file);
-    tables_ = &*loaded_;
-  }
+  // SolveOptions carries no embedded set: ScheduleSource::embedded is reported as such.
+  tables_ = &schedule_set_for(o.schedule_source, o.schedule_file, nullptr, loaded_);
   const DType storage = o.storage_from_input ? a.dtype : o.storage;
   be_ = make_backend(o.device, storage, o.compute, o.stream);
   am_ = be_->allocate(n_, n_, 1);

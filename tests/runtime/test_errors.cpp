@@ -53,7 +53,7 @@ TEST_F(BadInput, OptionsAreValidatedByName) {
   expect_error([&] { root(with([](auto& v) { v.max_gemms = -2; })); }, {"options.max_gemms", "-2"});
   expect_error([&] { root(with([](auto& v) { v.max_steps = -1; })); }, {"options.max_steps"});
   expect_error([&] { root(with([](auto& v) { v.target = 0; })); }, {"target", "max_gemms", "max_steps"});
-  expect_error([&] { root(with([](auto& v) { v.degree = 3; })); }, {"options.degree", "3"});
+  expect_error([&] { root(with([](auto& v) { v.degree = 5; })); }, {"options.degree", "5"});
   expect_error([&] { root(with([](auto& v) { v.ridge = -1e-3; })); }, {"options.ridge"});
   expect_error([&] { root(with([](auto& v) { v.l_target = 1; })); }, {"options.l_target"});
   expect_error([&] { root(with([](auto& v) { v.lambda_min_hint = -1; })); }, {"options.lambda_min_hint"});

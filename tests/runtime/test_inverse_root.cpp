@@ -81,7 +81,13 @@ TEST_P(Accuracy, RootAndApplyWithinTrackedBound) {
     ASSERT_FALSE(rz.fallback) << rz.fallback_reason;
     EXPECT_EQ(rz.mode, mode == pe::ApplyMode::direct ? "direct" : "materialize");
     const double err_z = pe::reference::relative_error(z, z_ref);
-    EXPECT_LE(err_z, pe_test::predicted_relative_error(rz.final_eps, c.p) + allowance)
+    // The direct apply's last step is Horner on Z: degree dependent skinny products, each rounding like
+    // a step of its own.
+    const double apply_allowance =
+        mode == pe::ApplyMode::direct
+            ? pe_test::rounding_allowance(c.storage, n, rz.steps + rz.degree - 1, c.kappa, c.p)
+            : allowance;
+    EXPECT_LE(err_z, pe_test::predicted_relative_error(rz.final_eps, c.p) + apply_allowance)
         << rz.mode << ": tracked bound " << rz.final_eps << ", steps " << rz.steps;
   }
 }
@@ -338,8 +344,10 @@ TEST(Iteration, SymmetrizeCadenceAndRenormalisationKeepTheBound) {
   }
 }
 
-// A target below what the f32 certificates can reach (their coefficients are rounded to float) stops
-// at that floor, says so, and does not spend the step limit repeating the last step.
+// A target below what the certificates can reach stops at that floor, says so, and does not spend the
+// step limit repeating the last step. (Images are stored as doubles around 1, so no bound goes below
+// ~1e-16: 1e-20 is unreachable in every storage. The f32 tables reach ~2e-16 in the interval model:
+// near l = 1 the optimal q has coefficients exact in float, e.g. 3, -3, 1 for p = 1.)
 TEST(Iteration, UnreachableTargetStopsAtTheTablesFloor) {
   PE_REQUIRE_TABLES();
   const std::int64_t n = 32;
@@ -349,7 +357,7 @@ TEST(Iteration, UnreachableTargetStopsAtTheTablesFloor) {
     pe::Options o;
     o.p = 2;
     o.degree = degree;
-    o.target = 1e-12;
+    o.target = 1e-20;
     std::vector<float> x(af.size());
     const pe::Report r = pe::inverse_root(pe_test::view(af, n, n), pe_test::out(x, n, n), o);
     EXPECT_FALSE(r.target_reached);
@@ -366,13 +374,14 @@ TEST(Iteration, UnreachableTargetStopsAtTheTablesFloor) {
   }
 }
 
-// Both polynomial degrees (degree 1 is the affine path that skips Y^2).
+// Every polynomial degree (degree 1 is the affine path that skips Y^2; 3 and 4 form q by
+// Paterson-Stockmeyer).
 TEST(Iteration, BothDegreesReachTheTarget) {
   PE_REQUIRE_TABLES();
   const std::int64_t n = 50;
   const auto a = pe_test::spd(n, 1e3, Spectrum::clustered_low, 31);
   for (int p : {1, 2, 3, 4, 8})
-    for (int degree : {1, 2}) {
+    for (int degree = 1; degree <= pe::kMaxDegree; ++degree) {
       pe::Options o;
       o.p = p;
       o.degree = degree;
@@ -450,7 +459,7 @@ TEST(Iteration, RowMajorAndPaddedViews) {
   std::vector<double> x(static_cast<std::size_t>(ld * n), -7.0);
   pe::Options o;
   o.p = 3;
-  o.target = 1e-5;
+  o.target = 1e-9;  // relative error about target / p, far inside the 1e-6 the checks below allow
   pe::inverse_root(pe::Matrix{padded.data(), n, n, ld}, pe::MutableMatrix{x.data(), n, n, ld}, o);
   const auto ref = pe::reference::inverse_root(a, n, 3);
   for (std::int64_t j = 0; j < n; ++j) {

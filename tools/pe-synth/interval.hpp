@@ -55,10 +55,20 @@ Iv<R> operator/(const Iv<R>& a, const Iv<R>& b) {
   return {round_down(std::min(std::min(p1, p2), std::min(p3, p4))),
           round_up(std::max(std::max(p1, p2), std::max(p3, p4)))};
 }
+// x^n by binary powering (an enclosure: each product rounds outward). An even power of an interval
+// holding 0 is widened to include negative values by the product rule; callers only raise intervals of
+// positive values (q > 0 is proven first), where this is exact up to the rounding.
 template <class R>
 Iv<R> power(const Iv<R>& x, int n) {
-  Iv<R> r = point(R(1));
-  for (int i = 0; i < n; ++i) r = r * x;
+  Iv<R> r = point(R(1)), base = x;
+  bool first = true;
+  for (int v = n; v > 0; v >>= 1) {
+    if (v & 1) {
+      r = first ? base : r * base;
+      first = false;
+    }
+    if (v > 1) base = base * base;
+  }
   return r;
 }
 template <class R>

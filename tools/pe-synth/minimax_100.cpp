@@ -4,7 +4,7 @@
 namespace pe::synth::detail {
 
 Step solve_100(const StepRequest& request) { return Impl<Real<100>>::solve(request, 100); }
-Recheck recheck_100(int p, const Value& l, const std::array<Value, 3>& c, const GuardSpec& g) {
+Recheck recheck_100(int p, const Value& l, const std::vector<Value>& c, const GuardSpec& g) {
   return Impl<Real<100>>::recheck(p, l, c, g);
 }
 

@@ -4,7 +4,7 @@
 namespace pe::synth::detail {
 
 Step solve_50(const StepRequest& request) { return Impl<Real<50>>::solve(request, 50); }
-Recheck recheck_50(int p, const Value& l, const std::array<Value, 3>& c, const GuardSpec& g) {
+Recheck recheck_50(int p, const Value& l, const std::vector<Value>& c, const GuardSpec& g) {
   return Impl<Real<50>>::recheck(p, l, c, g);
 }
 

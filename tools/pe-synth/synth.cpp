@@ -1,6 +1,7 @@
 // Dispatch on the working precision, input validation and the greedy schedule.
 #include "synth.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -14,33 +15,16 @@ using pe::detail::format_number;
 namespace detail {
 Step solve_50(const StepRequest& request);
 Step solve_100(const StepRequest& request);
-Recheck recheck_50(int p, const Value& l, const std::array<Value, 3>& c, const GuardSpec& g);
-Recheck recheck_100(int p, const Value& l, const std::array<Value, 3>& c, const GuardSpec& g);
+Recheck recheck_50(int p, const Value& l, const std::vector<Value>& c, const GuardSpec& g);
+Recheck recheck_100(int p, const Value& l, const std::vector<Value>& c, const GuardSpec& g);
 }  // namespace detail
 
 namespace {
 
-void check_value(const Value& v, const char* name, bool unit_open) {
-  double d = v.number;
-  if (!v.text.empty()) {
-    char* end = nullptr;
-    d = std::strtod(v.text.c_str(), &end);
-    if (end == v.text.c_str() || *end != '\0')
-      throw Error(std::string("pe-synth: ") + name + " = '" + v.text + "' is not a number");
-  }
-  if (!std::isfinite(d))
-    throw Error(std::string("pe-synth: ") + name + " = " + (v.text.empty() ? std::to_string(d) : v.text) +
-                " is not a finite number");
-  // A decimal string may lie closer to 1 than any double below it; the exact check happens at working
-  // precision.
-  if (unit_open && !(d > 0 && d <= 1))
-    throw Error(std::string("pe-synth: ") + name + " = " + (v.text.empty() ? std::to_string(d) : v.text) +
-                " is not in (0, 1)");
-}
-
 void check_common(int p, int degree) {
   if (p < 1 || p > 64) throw Error("pe-synth: --p = " + std::to_string(p) + " is not in [1, 64]");
-  if (degree != 1 && degree != 2) throw Error("pe-synth: --degree = " + std::to_string(degree) + " is not 1 or 2");
+  if (degree < 1 || degree > kMaxDegree)
+    throw Error("pe-synth: --degree = " + std::to_string(degree) + " is not in [1, " + std::to_string(kMaxDegree) + "]");
 }
 
 void check_guards(const GuardSpec& g) {
@@ -51,6 +35,22 @@ void check_guards(const GuardSpec& g) {
 
 }  // namespace
 
+void check_decimal_argument(const Value& v, const char* name, bool unit_open) {
+  const std::string shown = v.is_text ? "'" + v.text + "'" : format_number(v.number);
+  double d = v.number;
+  if (v.is_text) {
+    if (!pe::detail::is_decimal_number(v.text))
+      throw Error(std::string("pe-synth: ") + name + " = " + shown + " is not a decimal number (expected e.g. " +
+                  (unit_open ? "1e-4 or 0.001, in (0, 1)" : "-7.5 or 1.25e3") + ")");
+    d = std::strtod(v.text.c_str(), nullptr);
+  }
+  if (!std::isfinite(d)) throw Error(std::string("pe-synth: ") + name + " = " + shown + " is not a finite number");
+  // A decimal string may lie closer to 1 than any double below it; the exact check happens at working
+  // precision.
+  if (unit_open && !(d > 0 && d <= 1))
+    throw Error(std::string("pe-synth: ") + name + " = " + (v.is_text ? v.text : shown) + " is not in (0, 1)");
+}
+
 int working_digits(int requested) {
   if (requested < kMinDigits || requested > kMaxDigits)
     throw Error("pe-synth: --digits = " + std::to_string(requested) + " is not in [" + std::to_string(kMinDigits) +
@@ -60,23 +60,22 @@ int working_digits(int requested) {
 
 Step solve_step(const StepRequest& request) {
   check_common(request.p, request.degree);
-  check_value(request.l, "--l", true);
+  check_decimal_argument(request.l, "--l", true);
   check_guards(request.guards);
   const int digits = working_digits(request.digits);
   return digits == 50 ? detail::solve_50(request) : detail::solve_100(request);
 }
 
-Recheck recertify(int p, const Value& l, const std::array<Value, 3>& coefficients, int digits,
+Recheck recertify(int p, const Value& l, const std::vector<Value>& coefficients, int digits,
                   const GuardSpec& guards) {
-  check_common(p, 2);
-  check_value(l, "l", true);
-  for (const Value& c : coefficients) check_value(c, "coefficient", false);
+  if (coefficients.empty()) throw Error("pe-synth: recertify needs at least one coefficient");
+  check_common(p, std::max(1, static_cast<int>(coefficients.size()) - 1));
+  check_decimal_argument(l, "l", true);
+  for (const Value& c : coefficients) check_decimal_argument(c, "coefficient", false);
   check_guards(guards);
   return working_digits(digits) == 50 ? detail::recheck_50(p, l, coefficients, guards)
                                       : detail::recheck_100(p, l, coefficients, guards);
 }
-
-int gemms(int p, int degree, int steps) { return pe::schedule_gemms(p, degree, steps); }
 
 Schedule greedy_schedule(const ScheduleRequest& request) {
   if (request.max_steps < 0) throw Error("pe-synth: --steps = " + std::to_string(request.max_steps) + " is not >= 1");
@@ -119,7 +118,8 @@ Schedule greedy_schedule(const ScheduleRequest& request) {
   if (request.max_steps == 0 && !out.reached && !request.allow_unreached)
     throw Error("pe-synth: --target " + format_number(request.target) + " not reached within " +
                 std::to_string(limit) + " steps");
-  out.gemms = gemms(request.p, request.degree, static_cast<int>(out.steps.size()));
+  out.gemms = pe::schedule_gemms(request.p, request.kind == StepKind::newton ? 1 : request.degree,
+                                 static_cast<int>(out.steps.size()));
   return out;
 }
 

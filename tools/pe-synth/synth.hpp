@@ -8,20 +8,25 @@
 #include <string>
 #include <vector>
 
+#include "pe/schedule_types.hpp"
 #include "pe/types.hpp"
 
 namespace pe::synth {
 
-inline constexpr const char* kGeneratorVersion = "0.1.0";
+// Bumped with the schedule schema or whenever the generated numbers change on purpose.
+inline constexpr const char* kGeneratorVersion = "0.2.0";
 
 // The working precisions compiled in; --digits D runs at the smallest one >= D.
 inline constexpr int kMinDigits = 30;
 inline constexpr int kMaxDigits = 100;
 int working_digits(int requested);  // throws pe::Error outside [kMinDigits, kMaxDigits]
 
-// Thrown by solve_step (kind guarded) when neither the constrained optimum nor the fallback satisfies
-// G1..G3 at this l; generate leaves such a bucket out.
-class NoGuardedSolution : public Error {
+// Thrown by solve_step (kind guarded) when no coefficients can be stored for this l: neither the plain
+// nor the constrained optimum nor the fallback has double and float roundings that certify (a bound
+// below 1; fails at tiny l and high degree, where q's coefficients cancel beyond float precision) and
+// satisfy G1..G3.
+// generate leaves such an edge out (the edge below serves it); verify re-checks that it still has none.
+class NoTableEntry : public Error {
  public:
   using Error::Error;
 };
@@ -50,19 +55,22 @@ struct GuardReport {
   bool ok() const { return g1 && g2 && g3; }
 };
 
-// One step on [l, 1]: the coefficients (a, b, c lowest power first; c = 0 for degree 1) at the working
-// precision, rounded to double and to float, and a certificate (plus guards) for each of the three.
+// One step on [l, 1]: the coefficients (c_0 .. c_degree, lowest power first) at the working precision,
+// rounded to double and to float (zero above the degree), and a certificate (plus guards) for each.
 struct Step {
   int p = 0, degree = 0, digits = 0;
   std::string l;                         // the interval's lower end, exactly as solved
-  std::array<std::string, 3> coefficients;
-  std::array<double, 3> coeff_f64{};
-  std::array<float, 3> coeff_f32{};
+  std::vector<std::string> coefficients;  // degree + 1 decimal strings
+  std::array<double, kMaxCoefficients> coeff_f64{};
+  std::array<float, kMaxCoefficients> coeff_f32{};
   Certificate cert, cert_f64, cert_f32;
   GuardReport guards_f64, guards_f32;
   double overshoot = 0;                  // max of the f64 and f32 overshoots (what tables store)
   bool guarded = false;                  // coefficients are the constrained (NLopt) optimum
   double eps_plain = 0;                  // certified eps_f64 of the unguarded optimum
+  // Non-empty when the double or float coefficients cannot be certified (tiny l, high degree): that
+  // set's certificate then claims nothing (infinite bound). Never set for a guarded step that returns.
+  std::string storage_failure;
   std::string delta;                     // the weighted Chebyshev error before rescaling (plain solve)
   std::vector<std::string> reference;    // the equioscillation points of the plain solve
   int remez_iterations = 0;
@@ -74,17 +82,18 @@ enum class StepKind {
   newton    // the unscaled Newton step q = (p + 1 - y) / p, for comparison
 };
 
-// A multiprecision input: decimal text, or (when text is empty) a double taken exactly.
+// A multiprecision input: decimal text (is_text), or a double taken exactly.
 struct Value {
+  bool is_text = false;
   std::string text;
   double number = 0;
-  static Value of(std::string t) { return {std::move(t), 0}; }
-  static Value of(double d) { return {std::string(), d}; }
+  static Value of(std::string t) { return {true, std::move(t), 0}; }
+  static Value of(double d) { return {false, std::string(), d}; }
 };
 
 struct StepRequest {
   int p = 2;
-  int degree = 2;
+  int degree = 2;  // 1..kMaxDegree (Newton: 1)
   Value l;  // 0 < l < 1
   int digits = 50;
   StepKind kind = StepKind::minimax;
@@ -101,8 +110,8 @@ struct Recheck {
   GuardReport guards;
   bool q_positive = false;
 };
-Recheck recertify(int p, const Value& l, const std::array<Value, 3>& coefficients, int digits,
-                  const GuardSpec& guards);
+Recheck recertify(int p, const Value& l, const std::vector<Value>& coefficients, int digits,
+                  const GuardSpec& guards);  // degree + 1 coefficients, lowest power first
 
 // The greedy schedule from [l0, 1]: each step optimal for its own interval, the next interval the
 // certified normalised image. Stops after max_steps, or as soon as a step's bound <= target (> 0).
@@ -120,11 +129,13 @@ struct ScheduleRequest {
 struct Schedule {
   std::vector<Step> steps;
   bool reached = false;  // final bound <= target
-  int gemms = 0;         // pe::schedule_gemms(p, degree, steps)
+  int gemms = 0;         // pe::schedule_gemms(p, degree, steps): the runtime's count (gemm_cost.hpp)
 };
 Schedule greedy_schedule(const ScheduleRequest& request);
 
-// The GEMM count of a T-step schedule (pe::schedule_gemms, the runtime's formula).
-int gemms(int p, int degree, int steps);
+// Checks a decimal text argument (name as the command line spells it, e.g. "--l"): a plain decimal
+// number (no hexadecimal, inf or nan), finite, and in (0, 1) when unit_open. Throws pe::Error naming
+// the argument, the value and the expected form.
+void check_decimal_argument(const Value& v, const char* name, bool unit_open);
 
 }  // namespace pe::synth

@@ -1,25 +1,31 @@
-// verify (re-solve and re-certify every stored entry) and diff (which bounds got worse).
+#include "verify.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
+#include <boost/multiprecision/cpp_bin_float.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+#include "files.hpp"
+#include "generate.hpp"
+#include "pe/detail/format.hpp"
 #include "pe/schedule_types.hpp"
 #include "tables.hpp"
+#include "thread_pool.hpp"
 
 namespace pe::synth {
 
 namespace fs = std::filesystem;
+using pe::detail::OwnedBucketTable;
 
 namespace {
 
@@ -49,187 +55,258 @@ void check_cert(const std::string& name, const char* what, const Recheck& fresh,
                   fmt("%.17g", fresh.cert.image_hi_d) + "]");
 }
 
-void parallel(std::size_t n, int threads, const std::function<void(std::size_t)>& task) {
-  std::atomic<std::size_t> next{0};
-  std::mutex m;
-  std::string error;
-  auto worker = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < n;) {
-      try {
-        task(i);
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(m);
-        if (error.empty()) error = e.what();
-      }
-    }
-  };
-  int count = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  count = std::max(1, std::min<int>(count, static_cast<int>(n)));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < count; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  if (!error.empty()) throw Error(error);
+bool worse_than_fresh(double stored, double fresh, double rel_tol) { return stored > fresh * (1 + rel_tol) + 1e-300; }
+
+template <class T>
+std::vector<Value> values(const T* c, int degree) {
+  std::vector<Value> out;
+  for (int i = 0; i <= degree; ++i) out.push_back(Value::of(static_cast<double>(c[i])));
+  return out;
 }
 
-bool worse_than_fresh(double stored, double fresh, double rel_tol) {
-  return stored > fresh * (1 + rel_tol) + 1e-300;
-}
+// What a verify work item checks.
+enum class ItemKind {
+  stored_entry,  // re-certify the stored coefficients and compare with a fresh solve
+  left_out_edge  // a config edge without an entry: it must still have no guarded solution, or be dominated
+};
 
 }  // namespace
 
 std::vector<std::string> verify_tables(const std::string& dir, const VerifyOptions& options) {
+  if (!(std::isfinite(options.rel_tol) && options.rel_tol >= 0))
+    throw Error("pe-synth: --rel-tol = " + pe::detail::format_number(options.rel_tol) +
+                " is not a finite number >= 0 (the relative excess a stored bound may have over a fresh solve)");
   std::vector<std::string> failures;
   const fs::path json_path = fs::path(dir) / "pe_schedules.json", header_path = fs::path(dir) / "pe_schedules.hpp";
   const TableFile file = load_table_file(json_path.string());
-  {
-    std::ifstream in(header_path, std::ios::binary);
-    if (!in) throw Error("pe-synth: verify: " + header_path.string() + " cannot be opened");
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (s.str() != emit_header(file))
-      failures.push_back(header_path.string() + ": does not match " + json_path.string() +
-                         " (a hand edit or a stale file; regenerate both with pe-synth generate)");
-  }
+  if (read_text_file(header_path.string(), "table header") != emit_header(file))
+    failures.push_back(header_path.string() + ": does not match " + json_path.string() +
+                       " (a hand edit, a stale file or a pair from different generates; regenerate both with pe-synth "
+                       "generate)");
   Config config = config_from_json(nlohmann::json::parse(file.config.dump()), json_path.string() + " $.config");
   config.name = file.config_name;
   if (config.hash() != file.config_hash)
     failures.push_back(json_path.string() + ": config_hash " + file.config_hash + " does not match the echoed config (" +
                        config.hash() + ")");
   const GuardSpec guards = config.guards();
-  const int digits = config.digits;
   const std::vector<double> edges = bucket_edges(config);
 
-  // Work items: stored entries, config edges left out, fixed schedules.
   struct Item {
-    int kind;  // 0 entry, 1 missing edge, 2 fixed
-    std::size_t table, index;
+    ItemKind kind;
+    std::size_t table, index;  // entry index (stored_entry) or the stored entry below (left_out_edge; npos: none)
     double l;
   };
   std::vector<Item> items;
+  for (const OwnedBucketTable& t : file.tables)
+    if (std::find(config.p.begin(), config.p.end(), t.p) == config.p.end() ||
+        std::find(config.degrees.begin(), config.degrees.end(), t.degree) == config.degrees.end())
+      failures.push_back("p=" + std::to_string(t.p) + " degree=" + std::to_string(t.degree) +
+                         ": table is not in the config");
   for (int p : config.p)
     for (int degree : config.degrees) {
-      auto it = std::find_if(file.tables.begin(), file.tables.end(),
-                             [&](const TableRecord& t) { return t.p == p && t.degree == degree; });
-      if (it == file.tables.end()) {
+      const OwnedBucketTable* t = file.find(p, degree);
+      if (!t) {
         failures.push_back("p=" + std::to_string(p) + " degree=" + std::to_string(degree) + ": table missing");
         continue;
       }
-      const std::size_t ti = static_cast<std::size_t>(it - file.tables.begin());
+      const auto ti = static_cast<std::size_t>(t - file.tables.data());
+      if (t->eta != config.eta)
+        failures.push_back("p=" + std::to_string(p) + " degree=" + std::to_string(degree) + ": table eta " +
+                           fmt("%.17g", t->eta) + " differs from the config's");
       std::set<double> stored;
-      for (std::size_t ei = 0; ei < it->entries.size(); ++ei) {
-        const double l = it->entries[ei].l_edge;
+      for (std::size_t ei = 0; ei < t->entries.size(); ++ei) {
+        const double l = t->entries[ei].l_edge;
         if (!std::binary_search(edges.begin(), edges.end(), l))
           failures.push_back(entry_name(p, degree, l) + ": not a bucket edge of the config");
-        if (ei > 0 && !(it->entries[ei - 1].l_edge < l))
-          failures.push_back(entry_name(p, degree, l) + ": entries not sorted ascending");
-        if (it->eta != config.eta) failures.push_back(entry_name(p, degree, l) + ": table eta differs from the config");
         stored.insert(l);
-        items.push_back({0, ti, ei, l});
+        items.push_back({ItemKind::stored_entry, ti, ei, l});
       }
-      for (double l : edges)
-        if (!stored.count(l)) items.push_back({1, ti, 0, l});
+      for (double l : edges) {
+        if (stored.count(l)) continue;
+        std::size_t below = std::string::npos;
+        for (std::size_t ei = 0; ei < t->entries.size() && t->entries[ei].l_edge < l; ++ei) below = ei;
+        items.push_back({ItemKind::left_out_edge, ti, below, l});
+      }
     }
-  for (std::size_t fi = 0; fi < file.fixed.size(); ++fi) items.push_back({2, 0, fi, 0});
-  if (file.fixed.size() != config.fixed.p.size() * config.fixed.degrees.size() * config.fixed.kappa0.size())
-    failures.push_back("fixed_schedules: " + std::to_string(file.fixed.size()) + " stored, the config asks for " +
-                       std::to_string(config.fixed.p.size() * config.fixed.degrees.size() * config.fixed.kappa0.size()));
 
   std::vector<std::vector<std::string>> results(items.size());
-  std::atomic<std::size_t> done{0};
-  parallel(items.size(), options.threads, [&](std::size_t i) {
+  parallel_for(items.size(), options.threads, options.progress, "pe-synth verify", [&](std::size_t i) {
     const Item& item = items[i];
     std::vector<std::string>& out = results[i];
-    if (item.kind == 2) {
-      const FixedRecord& fr = file.fixed[item.index];
-      const std::string name = "fixed p=" + std::to_string(fr.p) + " degree=" + std::to_string(fr.degree) +
-                               " kappa0=" + fmt("%g", fr.kappa0);
-      if (fr.steps.front().l != fr.l0) out.push_back(name + ": steps[0].l differs from l0");
-      for (std::size_t k = 0; k < fr.steps.size(); ++k) {
-        const StepRecord& s = fr.steps[k];
-        const std::string sname = name + " step " + std::to_string(k + 1);
-        const Recheck r = recertify(fr.p, Value::of(s.l), {Value::of(s.coeff_f64[0]), Value::of(s.coeff_f64[1]),
-                                                           Value::of(s.coeff_f64[2])},
-                                    digits, guards);
-        check_cert(sname, "f64", r, s.eps_f64, s.image_lo_f64, s.image_hi_f64, out);
-        // lo / hi rounded to nearest is >= the stored next l (which was rounded down from the exact ratio).
-        if (k + 1 < fr.steps.size() && !(fr.steps[k + 1].l <= s.image_lo_f64 / s.image_hi_f64))
-          out.push_back(sname + ": the next step starts above the certified image ratio lo/hi");
+    const OwnedBucketTable& t = file.tables[item.table];
+    const std::string name = entry_name(t.p, t.degree, item.l);
+    StepRequest req;
+    req.p = t.p;
+    req.degree = t.degree;
+    req.l = Value::of(item.l);
+    req.digits = config.digits;
+    req.kind = StepKind::guarded;
+    req.guards = guards;
+    if (item.kind == ItemKind::left_out_edge) {
+      Step s;
+      try {
+        s = solve_step(req);
+      } catch (const NoTableEntry&) {
+        return;  // still no guarded solution: rightly left out
       }
-      if (fr.final_eps != fr.steps.back().eps_f64) out.push_back(name + ": final_eps is not the last step's eps_f64");
-      if (fr.gemms != pe::schedule_gemms(fr.p, fr.degree, static_cast<int>(fr.steps.size())))
-        out.push_back(name + ": gemms " + std::to_string(fr.gemms) + " is not pe::schedule_gemms");
-      ScheduleRequest req;
-      req.p = fr.p;
-      req.degree = fr.degree;
-      req.digits = digits;
-      req.l0 = Value::of(fr.l0);
-      req.target = config.fixed.target_eps;
-      req.step_limit = config.fixed.max_steps;
-      req.guards = guards;
-      req.chain_f64 = true;
-      req.allow_unreached = true;
-      const Schedule fresh = greedy_schedule(req);
-      if (fresh.steps.size() < fr.steps.size())
-        out.push_back(name + ": the solver now needs " + std::to_string(fresh.steps.size()) + " steps, stored " +
-                      std::to_string(fr.steps.size()));
-      else if (worse_than_fresh(fr.final_eps, fresh.steps.back().cert_f64.eps_d, options.rel_tol))
-        out.push_back(name + ": final_eps " + fmt("%.6e", fr.final_eps) + " is worse than a fresh solve's " +
-                      fmt("%.6e", fresh.steps.back().cert_f64.eps_d));
-    } else {
-      const TableRecord& t = file.tables[item.table];
-      const std::string name = entry_name(t.p, t.degree, item.l);
-      StepRequest req;
-      req.p = t.p;
-      req.degree = t.degree;
-      req.l = Value::of(item.l);
-      req.digits = digits;
-      req.kind = StepKind::guarded;
-      req.guards = guards;
-      if (item.kind == 1) {
-        try {
-          const Step s = solve_step(req);
-          out.push_back(name + ": left out of the table although the solver now finds guarded coefficients (eps_f64 " +
-                        fmt("%.6e", s.cert_f64.eps_d) + ")");
-        } catch (const NoGuardedSolution&) {
-        }
-      } else {
-        const EntryRecord& e = t.entries[item.index];
-        const Value l = Value::of(e.l_edge);
-        const Recheck r64 = recertify(t.p, l, {Value::of(e.coeff_f64[0]), Value::of(e.coeff_f64[1]),
-                                               Value::of(e.coeff_f64[2])}, digits, guards);
-        check_cert(name, "f64", r64, e.eps_f64, e.image_lo_f64, e.image_hi_f64, out);
-        const Recheck r32 = recertify(t.p, l, {Value::of(double(e.coeff_f32[0])), Value::of(double(e.coeff_f32[1])),
-                                               Value::of(double(e.coeff_f32[2]))}, digits, guards);
-        check_cert(name, "f32", r32, e.eps_f32, e.image_lo_f32, e.image_hi_f32, out);
-        if (!r64.guards.ok()) out.push_back(name + ": f64 coefficients break a guard: " + r64.guards.failure);
-        if (!r32.guards.ok()) out.push_back(name + ": f32 coefficients break a guard: " + r32.guards.failure);
-        if (!(std::max(r64.guards.overshoot, r32.guards.overshoot) <= e.overshoot))
-          out.push_back(name + ": stored overshoot " + fmt("%.17g", e.overshoot) + " is below the certified " +
-                        fmt("%.17g", std::max(r64.guards.overshoot, r32.guards.overshoot)));
-        const Recheck rmp = recertify(t.p, l, {Value::of(e.coefficients[0]), Value::of(e.coefficients[1]),
-                                               Value::of(e.coefficients[2])}, digits, guards);
-        if (rmp.cert.eps.empty() || std::stold(e.eps) < std::stold(rmp.cert.eps) * (1 - 1e-15L))
-          out.push_back(name + ": stored eps " + e.eps + " is not an upper bound of the multiprecision coefficients' (" +
-                        (rmp.cert.eps.empty() ? std::string("uncertifiable") : rmp.cert.eps) + ")");
-        const Step fresh = solve_step(req);
-        if (worse_than_fresh(e.eps_f64, fresh.cert_f64.eps_d, options.rel_tol))
-          out.push_back(name + ": eps_f64 " + fmt("%.17g", e.eps_f64) + " is worse than a fresh solve's " +
-                        fmt("%.17g", fresh.cert_f64.eps_d));
-        if (worse_than_fresh(e.eps_f32, fresh.cert_f32.eps_d, options.rel_tol))
-          out.push_back(name + ": eps_f32 " + fmt("%.17g", e.eps_f32) + " is worse than a fresh solve's " +
-                        fmt("%.17g", fresh.cert_f32.eps_d));
-      }
+      BucketEntry fresh;
+      pe::detail::EntryText text;
+      entry_from_step(s, item.l, fresh, text);
+      const bool dominated = item.index != std::string::npos &&
+                             !(image_not_worse(t.entries[item.index], fresh, false) &&
+                               image_not_worse(t.entries[item.index], fresh, true));
+      if (!dominated)
+        out.push_back(name + ": left out of the table although the solver now finds guarded coefficients (eps_f64 " +
+                      fmt("%.6e", s.cert_f64.eps_d) + ") that the entry below does not dominate");
+      return;
     }
-    const std::size_t d = ++done;
-    if (options.progress && isatty(fileno(stderr)) && (d % 16 == 0 || d == items.size()))
-      std::fprintf(stderr, "\rpe-synth verify %zu/%zu", d, items.size());
+    const BucketEntry& e = t.entries[item.index];
+    const Value l = Value::of(e.l_edge);
+    const Recheck r64 = recertify(t.p, l, values(e.coeff_f64, t.degree), config.digits, guards);
+    check_cert(name, "f64", r64, e.eps_f64, e.image_lo_f64, e.image_hi_f64, out);
+    const Recheck r32 = recertify(t.p, l, values(e.coeff_f32, t.degree), config.digits, guards);
+    check_cert(name, "f32", r32, e.eps_f32, e.image_lo_f32, e.image_hi_f32, out);
+    if (!r64.guards.ok()) out.push_back(name + ": f64 coefficients break a guard: " + r64.guards.failure);
+    if (!r32.guards.ok()) out.push_back(name + ": f32 coefficients break a guard: " + r32.guards.failure);
+    if (!(std::max(r64.guards.overshoot, r32.guards.overshoot) <= e.overshoot))
+      out.push_back(name + ": stored overshoot " + fmt("%.17g", e.overshoot) + " is below the certified " +
+                    fmt("%.17g", std::max(r64.guards.overshoot, r32.guards.overshoot)));
+    std::vector<Value> mp;
+    for (const std::string& c : t.text[item.index].coefficients) mp.push_back(Value::of(c));
+    const Recheck rmp = recertify(t.p, l, mp, config.digits, guards);
+    const std::string& eps_text = t.text[item.index].eps;
+    if (rmp.cert.eps.empty() || std::stold(eps_text) < std::stold(rmp.cert.eps) * (1 - 1e-15L))
+      out.push_back(name + ": stored eps " + eps_text + " is not an upper bound of the multiprecision coefficients' (" +
+                    (rmp.cert.eps.empty() ? std::string("uncertifiable") : rmp.cert.eps) + ")");
+    const Step fresh = solve_step(req);
+    if (worse_than_fresh(e.eps_f64, fresh.cert_f64.eps_d, options.rel_tol))
+      out.push_back(name + ": eps_f64 " + fmt("%.17g", e.eps_f64) + " is worse than a fresh solve's " +
+                    fmt("%.17g", fresh.cert_f64.eps_d));
+    if (worse_than_fresh(e.eps_f32, fresh.cert_f32.eps_d, options.rel_tol))
+      out.push_back(name + ": eps_f32 " + fmt("%.17g", e.eps_f32) + " is worse than a fresh solve's " +
+                    fmt("%.17g", fresh.cert_f32.eps_d));
+    // The flag says which optimum the coefficients are; the solver decides it, not the file.
+    if (e.guarded != fresh.guarded)
+      out.push_back(name + ": guarded is " + (e.guarded ? "true" : "false") + " but a fresh solve finds the " +
+                    (fresh.guarded ? "plain optimum breaks a guard (guarded true)" : "plain optimum keeps the guards (guarded false)"));
+    if (e.guarded && worse_than_fresh(fresh.eps_plain, e.eps_plain, options.rel_tol))
+      out.push_back(name + ": eps_plain " + fmt("%.17g", e.eps_plain) + " understates the plain optimum's bound " +
+                    fmt("%.17g", fresh.eps_plain));
   });
-  if (options.progress && isatty(fileno(stderr))) std::fprintf(stderr, "\n");
   for (auto& r : results) failures.insert(failures.end(), r.begin(), r.end());
   return failures;
 }
 
-std::vector<std::string> diff_tables(const TableFile& older, const TableFile& newer, std::size_t* compared) {
+// ---------------------------------------------------------------- bounds, baseline, diff
+BoundsFile bounds_of(const TableFile& file, const std::string& origin) {
+  BoundsFile b;
+  b.origin = origin;
+  b.generator = file.generator;
+  b.config_hash = file.config_hash;
+  for (const OwnedBucketTable& t : file.tables)
+    for (std::size_t i = 0; i < t.entries.size(); ++i) {
+      const BucketEntry& e = t.entries[i];
+      b.entries.push_back({t.p, t.degree, e.l_edge, e.eps_f64, e.image_lo_f64, e.image_hi_f64, e.eps_f32,
+                           e.image_lo_f32, e.image_hi_f32, e.overshoot, i < t.text.size() ? t.text[i].eps : ""});
+    }
+  return b;
+}
+
+namespace {
+
+constexpr const char* kBaselineKind = "pe-synth baseline";
+
+nlohmann::ordered_json entry_json(const EntryBounds& e) {
+  nlohmann::ordered_json j;
+  j["p"] = e.p;
+  j["degree"] = e.degree;
+  j["l_edge"] = e.l_edge;
+  j["eps_f64"] = e.eps_f64;
+  j["image_lo_f64"] = e.image_lo_f64;
+  j["image_hi_f64"] = e.image_hi_f64;
+  j["eps_f32"] = e.eps_f32;
+  j["image_lo_f32"] = e.image_lo_f32;
+  j["image_hi_f32"] = e.image_hi_f32;
+  j["overshoot"] = e.overshoot;
+  j["eps"] = e.eps;
+  return j;
+}
+
+}  // namespace
+
+std::string emit_baseline(const BoundsFile& b) {
+  nlohmann::ordered_json head;
+  head["comment"] = "The frozen certified bounds of a table set (pe-synth baseline). Never regenerated by the build: "
+                    "CI regenerates the tables and fails when any bound is worse than here; record an improvement "
+                    "on purpose with pe-synth baseline.";
+  head["kind"] = kBaselineKind;
+  head["schema_version"] = kScheduleSchemaVersion;
+  head["generator"] = b.generator;
+  head["config_hash"] = b.config_hash;
+  std::string text = head.dump();
+  text.pop_back();  // the closing brace: the entries follow, one per line
+  text += ",\n\"entries\": [\n";
+  for (std::size_t i = 0; i < b.entries.size(); ++i)
+    text += entry_json(b.entries[i]).dump() + (i + 1 < b.entries.size() ? ",\n" : "\n");
+  return text + "]}\n";
+}
+
+namespace {
+[[noreturn]] void baseline_fail(const std::string& origin, const std::string& what) {
+  throw Error("pe-synth: baseline " + origin + ": " + what);
+}
+}  // namespace
+
+BoundsFile parse_baseline(const std::string& text, const std::string& origin) {
+  auto fail = [&](const std::string& what) { baseline_fail(origin, what); };
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(std::string("not valid JSON (") + e.what() + ")");
+  }
+  if (!doc.is_object() || doc.value("kind", "") != kBaselineKind) fail("is not a pe-synth baseline (no \"kind\": \"" + std::string(kBaselineKind) + "\")");
+  BoundsFile b;
+  b.origin = origin;
+  try {
+    b.generator = doc.at("generator").get<std::string>();
+    b.config_hash = doc.at("config_hash").get<std::string>();
+    for (const auto& e : doc.at("entries")) {
+      EntryBounds x;
+      if (!pe::detail::json_integer_in(e.at("p"), 1, 64) || !pe::detail::json_integer_in(e.at("degree"), 1, kMaxDegree))
+        fail("an entry has p or degree out of range: " + e.dump());
+      x.p = e.at("p").get<int>();
+      x.degree = e.at("degree").get<int>();
+      x.l_edge = e.at("l_edge").get<double>();
+      x.eps_f64 = e.at("eps_f64").get<double>();
+      x.image_lo_f64 = e.at("image_lo_f64").get<double>();
+      x.image_hi_f64 = e.at("image_hi_f64").get<double>();
+      x.eps_f32 = e.at("eps_f32").get<double>();
+      x.image_lo_f32 = e.at("image_lo_f32").get<double>();
+      x.image_hi_f32 = e.at("image_hi_f32").get<double>();
+      x.overshoot = e.at("overshoot").get<double>();
+      x.eps = e.at("eps").get<std::string>();
+      if (!x.eps.empty() && !pe::detail::is_decimal_number(x.eps)) fail("an entry's eps is not a decimal number: " + e.dump());
+      b.entries.push_back(std::move(x));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail(std::string("malformed (") + e.what() + ")");
+  }
+  return b;
+}
+
+BoundsFile load_bounds(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    const std::string text = read_text_file(path, "bounds");
+    const auto doc = nlohmann::json::parse(text, nullptr, false);
+    if (doc.is_object() && doc.value("kind", "") == kBaselineKind) return parse_baseline(text, path);
+  }
+  return bounds_of(load_table_file(path), path);
+}
+
+std::vector<std::string> diff_bounds(const BoundsFile& older, const BoundsFile& newer, std::size_t* compared) {
+  using R = boost::multiprecision::number<boost::multiprecision::cpp_bin_float<100>>;
   std::vector<std::string> worse;
   std::size_t count = 0;
   auto cmp = [&](const std::string& name, const char* field, double before, double after, bool higher_is_worse) {
@@ -237,50 +314,43 @@ std::vector<std::string> diff_tables(const TableFile& older, const TableFile& ne
     if (higher_is_worse ? after > before : after < before)
       worse.push_back(name + ": " + field + " " + fmt("%.17g", before) + " -> " + fmt("%.17g", after));
   };
-  for (const TableRecord& t : older.tables) {
-    auto it = std::find_if(newer.tables.begin(), newer.tables.end(),
-                           [&](const TableRecord& n) { return n.p == t.p && n.degree == t.degree; });
-    if (it == newer.tables.end()) {
-      worse.push_back("p=" + std::to_string(t.p) + " degree=" + std::to_string(t.degree) + ": table removed");
+  std::map<std::pair<int, int>, std::vector<const EntryBounds*>> by_table;
+  for (const EntryBounds& e : newer.entries) by_table[{e.p, e.degree}].push_back(&e);
+  std::set<std::pair<int, int>> reported;
+  for (const EntryBounds& e : older.entries) {
+    const std::string name = entry_name(e.p, e.degree, e.l_edge);
+    const auto it = by_table.find({e.p, e.degree});
+    if (it == by_table.end()) {
+      if (reported.insert({e.p, e.degree}).second)
+        worse.push_back("p=" + std::to_string(e.p) + " degree=" + std::to_string(e.degree) + ": table removed");
       continue;
     }
-    std::map<double, const EntryRecord*> by_edge;
-    for (const auto& e : it->entries) by_edge[e.l_edge] = &e;
-    for (const EntryRecord& e : t.entries) {
-      const std::string name = entry_name(t.p, t.degree, e.l_edge);
-      auto found = by_edge.find(e.l_edge);
-      if (found == by_edge.end()) {
-        worse.push_back(name + ": entry removed");
-        continue;
-      }
-      const EntryRecord& n = *found->second;
-      cmp(name, "eps_f64", e.eps_f64, n.eps_f64, true);
-      cmp(name, "image_f64.lo", e.image_lo_f64, n.image_lo_f64, false);
-      cmp(name, "image_f64.hi", e.image_hi_f64, n.image_hi_f64, true);
-      cmp(name, "eps_f32", e.eps_f32, n.eps_f32, true);
-      cmp(name, "image_f32.lo", e.image_lo_f32, n.image_lo_f32, false);
-      cmp(name, "image_f32.hi", e.image_hi_f32, n.image_hi_f32, true);
-      cmp(name, "overshoot", e.overshoot, n.overshoot, true);
-    }
-  }
-  for (const FixedRecord& f : older.fixed) {
-    const std::string name = "fixed p=" + std::to_string(f.p) + " degree=" + std::to_string(f.degree) +
-                             " kappa0=" + fmt("%g", f.kappa0);
-    auto it = std::find_if(newer.fixed.begin(), newer.fixed.end(), [&](const FixedRecord& n) {
-      return n.p == f.p && n.degree == f.degree && n.kappa0 == f.kappa0;
-    });
-    if (it == newer.fixed.end()) {
-      worse.push_back(name + ": schedule removed");
+    const EntryBounds* serving = nullptr;  // the largest edge <= e.l_edge
+    for (const EntryBounds* n : it->second)
+      if (n->l_edge <= e.l_edge) serving = n;
+    if (!serving) {
+      worse.push_back(name + ": no entry serves this edge any more");
       continue;
     }
-    const std::size_t common = std::min(f.steps.size(), it->steps.size());
-    for (std::size_t k = 0; k < common; ++k)
-      cmp(name + " step " + std::to_string(k + 1), "eps_f64", f.steps[k].eps_f64, it->steps[k].eps_f64, true);
-    cmp(name, "steps", static_cast<double>(f.steps.size()), static_cast<double>(it->steps.size()), true);
-    cmp(name, "final_eps", f.final_eps, it->final_eps, true);
+    cmp(name, "eps_f64", e.eps_f64, serving->eps_f64, true);
+    cmp(name, "image_f64.lo", e.image_lo_f64, serving->image_lo_f64, false);
+    cmp(name, "image_f64.hi", e.image_hi_f64, serving->image_hi_f64, true);
+    cmp(name, "eps_f32", e.eps_f32, serving->eps_f32, true);
+    cmp(name, "image_f32.lo", e.image_lo_f32, serving->image_lo_f32, false);
+    cmp(name, "image_f32.hi", e.image_hi_f32, serving->image_hi_f32, true);
+    cmp(name, "overshoot", e.overshoot, serving->overshoot, true);
+    if (!e.eps.empty()) {
+      ++count;
+      if (serving->eps.empty() || R(serving->eps) > R(e.eps))
+        worse.push_back(name + ": eps " + e.eps + " -> " + (serving->eps.empty() ? std::string("(none)") : serving->eps));
+    }
   }
   if (compared) *compared = count;
   return worse;
+}
+
+std::vector<std::string> diff_tables(const TableFile& older, const TableFile& newer, std::size_t* compared) {
+  return diff_bounds(bounds_of(older, "old"), bounds_of(newer, "new"), compared);
 }
 
 }  // namespace pe::synth
