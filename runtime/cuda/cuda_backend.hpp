@@ -69,6 +69,12 @@ class CudaBackend final : public Backend {
   void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) override;
   bool exact_inverse_root(const Mat& a, int p, Mat& x) override;
   bool exact_solve(const Mat& a, const Mat& b, Mat& x) override;
+  void abs_gemv(Op op, const Mat& m, const Mat& x, double beta, Mat& y) override;
+  void cholesky(Mat& m, int slot) override;
+  void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
+                    int exponent_slot) override;
+  void two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) override;
+  void max_asymmetry(const Mat& m, int slot) override;
 
   std::size_t cached_matmul_plans() const { return plans_.size(); }
   // D <- alpha op(A) op(B) + beta C with explicit cuBLASLt types (C may be D): the one place that
@@ -100,6 +106,8 @@ class CudaBackend final : public Backend {
   void ensure_solver();
   // Converts member k of m (storage dtype) into a packed double matrix at dst.
   void member_to_double(const Mat& m, std::int64_t k, double* dst);
+  // The verification operations run on f64 storage only.
+  void require_f64(const char* op) const;
 
   DType storage_;
   ComputeMode compute_;
@@ -118,7 +126,7 @@ class CudaBackend final : public Backend {
   double* host_slots_ = nullptr;          // pinned, for the one copy of fetch_scalars
   std::size_t host_slots_bytes_ = 0;
 
-  ScratchBuffer reduction_scratch_, staging_, wide_, solver_work_;
+  ScratchBuffer reduction_scratch_, staging_, wide_, solver_work_, verify_scratch_;
 };
 
 }  // namespace pe::detail::gpu
