@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "pe/pe.hpp"
@@ -197,6 +198,164 @@ TEST(RootVerifier, F64StorageReachesVerifiedOneEMinusTen) {
       std::printf("[f64] n=160 kappa=1e4 %s p=%d: true %.3e, bound %.3e (rounding %.1e)\n", name(shape), p, truth,
                   cert.eps_bound, cert.rounding_term);
     }
+}
+
+
+// ---- garbage, batches, scaling, arguments -------------------------------------------------------
+
+struct Garbage {
+  const char* what;
+  Matrix a, x;
+};
+
+// X with its bottom eigenvalue's sign flipped: X^p A is still the identity for even p, yet X is not
+// positive definite, so there is nothing to certify.
+Matrix flipped_root(const Matrix& a, std::int64_t n, int p) {
+  return spectral_function(a, n, [p](double lambda, std::int64_t j) { return (j == 0 ? -1.0 : 1.0) * std::pow(lambda, -1.0 / p); });
+}
+
+TEST(RootVerifier, GarbageIsNeverProvenBelowTheTruth) {
+  const std::int64_t n = 24;
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (int p : {1, 2, 3, 4}) {
+    const Matrix a = pe::reference::random_spd(spectrum(n, 1e4, Shape::spread), 41);
+    const Matrix other = pe::reference::random_spd(spectrum(n, 1e4, Shape::spread), 42);
+    const Matrix x = perturbed_root(a, n, p, 0, 0, pe::DType::f64, 1);
+    std::vector<Garbage> garbage;
+    garbage.push_back({"one negative eigenvalue", a, flipped_root(a, n, p)});
+    Matrix minus = x;
+    for (double& v : minus) v = -v;
+    garbage.push_back({"negative definite", a, minus});
+    garbage.push_back({"zero", a, Matrix(x.size(), 0.0)});
+    Matrix skew = x;
+    skew[1] += 1e-9;  // x_10 != x_01
+    garbage.push_back({"not symmetric", a, skew});
+    Matrix with_nan = x, with_inf = x, a_nan = a, a_skew = a;
+    with_nan[5 + 5 * n] = nan;
+    with_inf[3] = inf;
+    with_inf[3 * n] = inf;
+    a_nan[0] = nan;
+    a_skew[2] += 1e-12;
+    garbage.push_back({"NaN in X", a, with_nan});
+    garbage.push_back({"Inf in X", a, with_inf});
+    garbage.push_back({"NaN in A", a_nan, x});
+    garbage.push_back({"A not symmetric", a_skew, x});
+    const Matrix wrong = perturbed_root(other, n, p, 0, 0, pe::DType::f64, 1);
+    garbage.push_back({"the root of another matrix", a, wrong});
+    for (const Garbage& g : garbage) {
+      const RootCertificate c = certify_one(g.a, g.x, n, p, VerifyArithmetic::extended);
+      SCOPED_TRACE(std::string(g.what) + ", p = " + std::to_string(p));
+      if (std::string(g.what) == "the root of another matrix") {
+        // A proper SPD pair: whatever is proven must hold (eps here is of order 1 or more).
+        if (c.proven) {
+          EXPECT_GE(c.eps_bound, quad_eps(g.a, g.x, n, p) * (1 - kQuadReferenceRelative));
+        }
+        continue;
+      }
+      EXPECT_FALSE(c.proven) << "bound " << c.eps_bound;
+      EXPECT_FALSE(c.failure.empty());
+      EXPECT_EQ(c.eps_bound, std::numeric_limits<double>::infinity());
+    }
+  }
+}
+
+// A stored matrix that is not positive definite (an eigenvalue of 1e-8 lost to f32 rounding, or an
+// explicitly negative one) has no inverse root to certify.
+TEST(RootVerifier, IndefiniteStoredMatrixIsNotProven) {
+  const std::int64_t n = 24;
+  std::vector<double> w = spectrum(n, 1e4, Shape::spread);
+  w[0] = -1e-3;
+  const Matrix a = pe::reference::random_spd(w, 8);
+  for (int p : {1, 2, 3}) {
+    // |A|^{-1/p}: X^p A has the eigenvalue -1 there.
+    const Matrix x = spectral_function(a, n, [p](double lambda, std::int64_t) { return std::pow(std::abs(lambda), -1.0 / p); });
+    const RootCertificate c = certify_one(a, x, n, p, VerifyArithmetic::binary64);
+    EXPECT_FALSE(c.proven) << "p = " << p << ", bound " << c.eps_bound;
+  }
+}
+
+// X' = 2^-e X, A' = 2^{pe} A leave X^p A unchanged, and the certificate with it (the scaling is exact).
+TEST(RootVerifier, ExtremeScalesGiveTheSameCertificate) {
+  const std::int64_t n = 24;
+  for (int p : {1, 2}) {
+    const Matrix a = pe::reference::random_spd(spectrum(n, 1e4, Shape::two_clusters), 13);
+    const Matrix x = perturbed_root(a, n, p, 1e-3, 0, pe::DType::f64, 2);
+    const RootCertificate base = certify_one(a, x, n, p, VerifyArithmetic::binary64);
+    ASSERT_TRUE(base.proven) << base.failure;
+    for (int e : {-450, 450}) {  // A scaled by 2^{-p e}: up to 2^900, still inside the double range
+      Matrix xs = x, as = a;
+      for (double& v : xs) v = std::ldexp(v, e);
+      for (double& v : as) v = std::ldexp(v, -p * e);
+      const RootCertificate c = certify_one(as, xs, n, p, VerifyArithmetic::binary64);
+      ASSERT_TRUE(c.proven) << "2^" << e << ": " << c.failure;
+      EXPECT_EQ(c.eps_bound, base.eps_bound) << "2^" << e;
+    }
+  }
+}
+
+TEST(RootVerifier, BatchMembersAreCertifiedIndependently) {
+  const std::int64_t n = 24;
+  for (int p : {2, 3}) {
+    std::vector<Matrix> as, xs;
+    for (std::uint64_t k = 0; k < 3; ++k) as.push_back(pe::reference::random_spd(spectrum(n, 1e3, Shape::spread), 70 + k));
+    xs.push_back(perturbed_root(as[0], n, p, 1e-4, 0, pe::DType::f32, 1));
+    xs.push_back(flipped_root(as[1], n, p));  // garbage in the middle
+    xs.push_back(perturbed_root(as[2], n, p, 1e-2, 1e-4, pe::DType::f64, 2));
+    for (VerifyArithmetic arithmetic : {VerifyArithmetic::binary64, VerifyArithmetic::extended}) {
+      const std::vector<RootCertificate> together = certify(as, xs, n, p, arithmetic);
+      for (std::size_t k = 0; k < 3; ++k) {
+        const RootCertificate alone = certify_one(as[k], xs[k], n, p, arithmetic);
+        EXPECT_EQ(together[k].proven, alone.proven) << "member " << k;
+        EXPECT_EQ(together[k].eps_bound, alone.eps_bound) << "member " << k;
+        EXPECT_EQ(together[k].failure, alone.failure) << "member " << k;
+        if (alone.proven) {
+          EXPECT_GE(alone.eps_bound, quad_eps(as[k], xs[k], n, p) * (1 - kQuadReferenceRelative));
+        }
+      }
+      EXPECT_TRUE(together[0].proven);
+      EXPECT_FALSE(together[1].proven);
+      EXPECT_TRUE(together[2].proven);
+    }
+  }
+}
+
+TEST(RootVerifier, RejectsBadArguments) {
+  auto narrow = pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::native);
+  EXPECT_THROW(pe::detail::RootVerifier(*narrow, 8, 1, 2, VerifyArithmetic::binary64), pe::Error);
+  auto wide = pe::detail::make_cpu_backend(pe::DType::f64, pe::ComputeMode::native);
+  EXPECT_THROW(pe::detail::RootVerifier(*wide, 8, 1, 0, VerifyArithmetic::binary64), pe::Error);
+  EXPECT_THROW(pe::detail::RootVerifier(*wide, 0, 1, 2, VerifyArithmetic::binary64), pe::Error);
+  pe::detail::RootVerifier verifier(*wide, 8, 1, 2, VerifyArithmetic::binary64);
+  pe::detail::Mat small = wide->allocate(7, 7, 1), right = wide->allocate(8, 8, 1);
+  EXPECT_THROW(verifier.certify(small, right), pe::Error);
+  EXPECT_THROW(verifier.certify(right, small), pe::Error);
+  EXPECT_THROW(pe::detail::root_floor_estimate(pe::DType::f32, 0, 1e4), pe::Error);
+  EXPECT_THROW(pe::detail::root_floor_estimate(pe::DType::f32, 2, 0.5), pe::Error);
+}
+
+// The floor estimate against eps(fl(A^{-1/p})): the exact root (dsyevd in double, whose own error is
+// ~2^-53 relative) rounded to f32. docs/certificate.md states the factors this test holds to.
+constexpr double kFloorBelow = 0.01, kFloorAbove = 1.5;
+
+TEST(RootVerifier, FloorEstimateMatchesRoundedExactRoots) {
+  const std::int64_t n = 32;
+  double lowest = 1e300, highest = 0;
+  std::string lowest_case, highest_case;
+  std::uint64_t seed = 500;
+  for (Shape shape : kAllShapes)
+    for (double kappa : {1e2, 1e4, 1e6})
+      for (int p : {1, 2, 4, 8}) {
+        const Matrix a = to_storage(pe::reference::random_spd(spectrum(n, kappa, shape), ++seed), n, pe::DType::f32);
+        const Matrix x = perturbed_root(a, n, p, 0, 0, pe::DType::f32, 1);
+        const double ratio = quad_eps(a, x, n, p) / pe::detail::root_floor_estimate(pe::DType::f32, p, kappa);
+        const Case c{n, shape, kappa, p, pe::DType::f32, Root::exact};
+        EXPECT_GE(ratio, kFloorBelow) << describe(c);
+        EXPECT_LE(ratio, kFloorAbove) << describe(c);
+        if (ratio < lowest) lowest = ratio, lowest_case = describe(c);
+        if (ratio > highest) highest = ratio, highest_case = describe(c);
+      }
+  std::printf("[floor] eps(fl32(A^{-1/p})) / root_floor_estimate in [%.3f (%s), %.3f (%s)]\n", lowest,
+              lowest_case.c_str(), highest, highest_case.c_str());
 }
 
 }  // namespace
