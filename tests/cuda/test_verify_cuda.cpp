@@ -2,6 +2,8 @@
 // (tests/verify/verify_ops_checks.hpp), and certificates that agree with the CPU's. Skipped without a GPU.
 #include <gtest/gtest.h>
 
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "backend_factory.hpp"
@@ -16,27 +18,28 @@ std::unique_ptr<pe::detail::Backend> cuda_wide() {
   return pe::detail::make_cuda_backend(pe::DType::f64, pe::ComputeMode::native, nullptr);
 }
 
-TEST(CudaVerifyOps, AbsGemv) {
+struct OpCheck {
+  const char* name;
+  void (*check)(pe::detail::Backend&);
+};
+void PrintTo(const OpCheck& c, std::ostream* os) { *os << c.name; }
+
+class CudaVerifyOps : public ::testing::TestWithParam<OpCheck> {};
+
+TEST_P(CudaVerifyOps, HoldsItsContract) {
   PE_REQUIRE_CUDA_DEVICE();
-  pe_verify_checks::check_abs_gemv(*cuda_wide());
+  GetParam().check(*cuda_wide());
 }
-TEST(CudaVerifyOps, CholeskyFlagsAndFactor) {
-  PE_REQUIRE_CUDA_DEVICE();
-  pe_verify_checks::check_cholesky(*cuda_wide());
-}
-TEST(CudaVerifyOps, SplitSlicesIsErrorFree) {
-  PE_REQUIRE_CUDA_DEVICE();
-  pe_verify_checks::check_split_slices(*cuda_wide());
-}
-TEST(CudaVerifyOps, TwoSumAccumulateIsErrorFree) {
-  PE_REQUIRE_CUDA_DEVICE();
-  pe_verify_checks::check_two_sum(*cuda_wide());
-}
-TEST(CudaVerifyOps, MaxAsymmetry) {
-  PE_REQUIRE_CUDA_DEVICE();
-  pe_verify_checks::check_max_asymmetry(*cuda_wide());
-}
-TEST(CudaVerifyOps, NarrowStorageRefusesThem) {
+
+INSTANTIATE_TEST_SUITE_P(Contracts, CudaVerifyOps,
+                         ::testing::Values(OpCheck{"abs_gemv", pe_verify_checks::check_abs_gemv},
+                                           OpCheck{"cholesky", pe_verify_checks::check_cholesky},
+                                           OpCheck{"split_slices", pe_verify_checks::check_split_slices},
+                                           OpCheck{"two_sum_accumulate", pe_verify_checks::check_two_sum},
+                                           OpCheck{"max_asymmetry", pe_verify_checks::check_max_asymmetry}),
+                         [](const ::testing::TestParamInfo<OpCheck>& info) { return std::string(info.param.name); });
+
+TEST(CudaVerify, NarrowStorageRefusesTheOps) {
   PE_REQUIRE_CUDA_DEVICE();
   auto be = pe::detail::make_cuda_backend(pe::DType::f32, pe::ComputeMode::native, nullptr);
   pe::detail::Mat m = be->allocate(4, 4, 1), v = be->allocate(4, 1, 1), w = be->allocate(4, 1, 1);
