@@ -57,6 +57,15 @@ void check_span(std::span<const double> s, std::int64_t batch, const char* what)
 template <class T>
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
                const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if (n == 1) {  // a matrix-vector product: gemv reads A once (OpenBLAS 0.3.21's gemm would pack it first)
+    const auto rows = static_cast<blasint>(ta == CblasNoTrans ? m : k), cols = static_cast<blasint>(ta == CblasNoTrans ? k : m);
+    const auto inc = static_cast<blasint>(tb == CblasNoTrans ? 1 : ldb);  // op(B) is B's first column or row
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemv(CblasColMajor, ta, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc, beta, c, 1);
+    else
+      cblas_dgemv(CblasColMajor, ta, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc, beta, c, 1);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) {
     cblas_sgemm(CblasColMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k),
                 alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
