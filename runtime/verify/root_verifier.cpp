@@ -151,8 +151,11 @@ std::vector<RootCertificate> RootVerifier::certify(const Mat& a, const Mat& x) {
   be_.max_abs_row_sum(factor_, kScaleErrorX);
   be_.axpby_identity(a_unscale, &a_scaled_, {&minus_one, 1}, &a, {&zero, 1}, d_);
   be_.max_abs_row_sum(d_, kScaleErrorA);
-  be_.frobenius_norm(x_scaled_, kFrobeniusX);
-  be_.frobenius_norm(a_scaled_, kFrobeniusA);
+  const bool odd = p_ % 2 == 1;
+  if (odd) {  // only odd p needs ||X'||_2 and ||A'||_2 (section 3.3 of docs/certificate.md)
+    be_.frobenius_norm(x_scaled_, kFrobeniusX);
+    be_.frobenius_norm(a_scaled_, kFrobeniusA);
+  }
   be_.max_abs_row_sum(x_scaled_, kNormScaledX);
   be_.max_abs_row_sum(a_scaled_, kNormScaledA);
   auto s = be_.fetch_scalars();
@@ -163,13 +166,14 @@ std::vector<RootCertificate> RootVerifier::certify(const Mat& a, const Mat& x) {
     inf_x[k] = up(s[kNormScaledX][k] * (1 + 2 * gamma(n_ + 1)));
     // tr(X') <= computed trace + its rounding gamma_n sum |x_ii| <= gamma_n n ||X'||_inf, scaled exactly.
     trace_x[k] = up(up(s_in[kTraceX][k] * x_scale[k]) + up(gamma(n_) * n * inf_x[k]));
-    norm_x[k] = two_norm_upper(s[kFrobeniusX][k], s[kNormScaledX][k], n_);
-    norm_a[k] = two_norm_upper(s[kFrobeniusA][k], s[kNormScaledA][k], n_);
+    if (odd) {
+      norm_x[k] = two_norm_upper(s[kFrobeniusX][k], s[kNormScaledX][k], n_);
+      norm_a[k] = two_norm_upper(s[kFrobeniusA][k], s[kNormScaledA][k], n_);
+    }
   }
 
   // 3. X positive definite (even p: Cholesky of X' - c I, Rump's criterion), or the factor X' ~ U^T U
   //    that odd p sandwiches the residual with (X' = U^T (I + F) U, proven below).
-  const bool odd = p_ % 2 == 1;
   std::vector<double> chol_error(batch);
   be_.copy(x_scaled_, factor_);
   if (!odd) {
