@@ -129,6 +129,33 @@ class Backend {
   virtual bool symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) = 0;
   // M <- M ./ C elementwise (same shape; C may be one matrix shared by every member of M).
   virtual void divide_elementwise(const Mat& c, Mat& m) = 0;
+  // ---- Verification of a returned root (runtime/verify, docs/certificate.md) ----------------------
+  // Defined for f64 storage only, the precision the verifier computes in; other storages throw
+  // pe::Error. Every rounding bound the verifier states assumes IEEE binary64 arithmetic in round to
+  // nearest, any order of summation, with or without FMA; `gemm` of an f64 backend must be that too
+  // (native fp64 products: no reduced-precision or emulated compute modes).
+  //
+  // y <- |op(M)| x + beta y, with |M| taken elementwise; x and y are n x 1 per member, beta 0 or 1, and
+  // y must not alias x. In double: the verifier bounds its rounding like any dot product (gamma_n).
+  virtual void abs_gemv(Op op, const Mat& m, const Mat& x, double beta, Mat& y) = 0;
+  // In place M = U^T U with U upper triangular (LAPACK dpotrf 'U' / cuSOLVER potrf), the strictly lower
+  // part set to 0, for every member; the slot gets 1 where the factorisation ran to completion with
+  // positive pivots and 0 where it stopped (that member's contents are then unspecified).
+  virtual void cholesky(Mat& m, int slot) = 0;
+  // Error-free splitting (Ozaki, Ogita, Oishi, Rump 2012): per row of M (by_rows) or per column, with
+  // 2^(E-1) <= max |m| < 2^E, slice i (1-based) <- fl(fl(sigma_i + r) - sigma_i) and r <- r - slice_i,
+  // sigma_i = 2^(E - i*bits + 53), starting from r = M; `remainder` gets the final r. Every slice entry
+  // is an integer multiple of 2^(E - i*bits) of magnitude at most (2^bits + 1) 2^(E - i*bits), every
+  // step is exact, so M = sum of slices + remainder exactly and |remainder| <= min(|M|, 2^(E - k*bits))
+  // after k slices. Rows (columns) of zeros give zero slices. `exponent_slot` gets min E over the
+  // nonzero rows (columns), NaN if M has a non-finite entry. Needs 1 <= bits <= 26.
+  virtual void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
+                            int exponent_slot) = 0;
+  // Error-free accumulation: (hi, e) <- TwoSum(hi, term) (hi + e = old hi + term exactly), lo <- fl(lo + e),
+  // elementwise. hi, lo and term have the same shape; term must not alias hi or lo.
+  virtual void two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) = 0;
+  // max_ij |m_ij - m_ji| (square M): 0 exactly when M is exactly symmetric; NaN when an entry is NaN.
+  virtual void max_asymmetry(const Mat& m, int slot) = 0;
 };
 
 }  // namespace pe::detail

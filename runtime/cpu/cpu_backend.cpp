@@ -74,6 +74,15 @@ void check_span(std::span<const double> s, std::int64_t batch, const char* what)
 template <class T>
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
                const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if (n == 1) {  // a matrix-vector product: gemv reads A once (OpenBLAS 0.3.21's gemm would pack it first)
+    const auto rows = static_cast<blasint>(ta == CblasNoTrans ? m : k), cols = static_cast<blasint>(ta == CblasNoTrans ? k : m);
+    const auto inc = static_cast<blasint>(tb == CblasNoTrans ? 1 : ldb);  // op(B) is B's first column or row
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemv(CblasColMajor, ta, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc, beta, c, 1);
+    else
+      cblas_dgemv(CblasColMajor, ta, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc, beta, c, 1);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) {
     cblas_sgemm(CblasColMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k),
                 alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
@@ -488,7 +497,195 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // ---- verification operations (f64 storage only: the float instantiation throws) ---------------
+
+  void abs_gemv(Op op, const Mat& m, const Mat& x, double beta, Mat& y) override {
+    if constexpr (std::is_same_v<T, double>)
+      abs_gemv_impl(op, m, x, beta, y);
+    else
+      throw_needs_f64("abs_gemv");
+  }
+  void cholesky(Mat& m, int slot) override {
+    if constexpr (std::is_same_v<T, double>)
+      cholesky_impl(m, slot);
+    else
+      throw_needs_f64("cholesky");
+  }
+  void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
+                    int exponent_slot) override {
+    if constexpr (std::is_same_v<T, double>)
+      split_slices_impl(m, by_rows, bits, slices, remainder, exponent_slot);
+    else
+      throw_needs_f64("split_slices");
+  }
+  void two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) override {
+    if constexpr (std::is_same_v<T, double>)
+      two_sum_accumulate_impl(hi, lo, term);
+    else
+      throw_needs_f64("two_sum_accumulate");
+  }
+  void max_asymmetry(const Mat& m, int slot) override {
+    if constexpr (std::is_same_v<T, double>)
+      max_asymmetry_impl(m, slot);
+    else
+      throw_needs_f64("max_asymmetry");
+  }
+
  private:
+  [[noreturn]] static void throw_needs_f64(const char* op) {
+    throw Error(std::string("backend: ") + op + " needs f64 storage (the verification backend), this one stores f32");
+  }
+  // The bodies of the verification operations, instantiated for double storage only.
+  void abs_gemv_impl(Op op, const Mat& m, const Mat& x, double beta, Mat& y) {
+    check_mat("abs_gemv M", m);
+    check_mat("abs_gemv x", x);
+    check_mat("abs_gemv y", y);
+    const std::int64_t out_rows = op == Op::N ? m.rows : m.cols, inner = op == Op::N ? m.cols : m.rows;
+    if (x.rows != inner || x.cols != 1 || y.rows != out_rows || y.cols != 1 || x.batch != y.batch ||
+        (m.batch != 1 && m.batch != y.batch))
+      throw Error("backend: abs_gemv shapes do not match: " + describe("M", m) + ", " + describe("x", x) + ", " +
+                  describe("y", y));
+    if (beta != 0.0 && beta != 1.0) throw Error("backend: abs_gemv beta is " + std::to_string(beta) + ", expected 0 or 1");
+    if (x.data == y.data) throw Error("backend: abs_gemv output y must not alias x");
+    for (std::int64_t k = 0; k < y.batch; ++k) {
+      const std::int64_t mk = m.batch == 1 ? 0 : k;
+      double* out = &at(y, k, 0, 0);
+      const double* in = &at(x, k, 0, 0);
+      if (op == Op::T) {  // y_j = sum_i |m_ij| x_i: one contiguous column per output
+        for (std::int64_t j = 0; j < m.cols; ++j) {
+          const double* col = &at(m, mk, 0, j);
+          double s = 0;
+          for (std::int64_t i = 0; i < m.rows; ++i) s += std::abs(col[i]) * in[i];
+          out[j] = beta == 0.0 ? s : out[j] + s;
+        }
+      } else {  // y_i = sum_j |m_ij| x_j, accumulated column by column (contiguous reads)
+        std::vector<double>& acc = scratch_vector(static_cast<std::size_t>(m.rows));
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (std::int64_t j = 0; j < m.cols; ++j) {
+          const double* col = &at(m, mk, 0, j);
+          const double xj = in[j];
+          for (std::int64_t i = 0; i < m.rows; ++i) acc[static_cast<std::size_t>(i)] += std::abs(col[i]) * xj;
+        }
+        for (std::int64_t i = 0; i < m.rows; ++i) out[i] = beta == 0.0 ? acc[static_cast<std::size_t>(i)] : out[i] + acc[static_cast<std::size_t>(i)];
+      }
+    }
+  }
+
+  void cholesky_impl(Mat& m, int slot) {
+    check_mat("cholesky M", m);
+    check_square("cholesky M", m);
+    reduce(slot, m, [&](std::int64_t k) {
+      double* base = &at(m, k, 0, 0);
+      const lapack_int info =
+          m.rows == 0 ? 0
+                      : LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', static_cast<lapack_int>(m.rows), base,
+                                       static_cast<lapack_int>(m.ld));
+      for (std::int64_t j = 0; j < m.cols; ++j)
+        for (std::int64_t i = j + 1; i < m.rows; ++i) at(m, k, i, j) = 0.0;
+      return info == 0 ? 1.0 : 0.0;
+    });
+  }
+
+  void split_slices_impl(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
+                    int exponent_slot) {
+    check_mat("split_slices M", m);
+    check_mat("split_slices remainder", remainder);
+    check_same_shape("split_slices M", m, "split_slices remainder", remainder);
+    for (const Mat& s : slices) {
+      check_mat("split_slices slice", s);
+      check_same_shape("split_slices M", m, "split_slices slice", s);
+    }
+    if (bits < 1 || bits > 26) throw Error("backend: split_slices bits is " + std::to_string(bits) + ", expected 1..26");
+    const std::int64_t lines = by_rows ? m.rows : m.cols;
+    std::vector<int>& exponent = scratch_exponents(static_cast<std::size_t>(lines));
+    reduce(exponent_slot, m, [&](std::int64_t k) {
+      // E per line with 2^(E-1) <= max|m| < 2^E (frexp's exponent); INT_MIN marks a line of zeros.
+      std::vector<double>& line_max = scratch_vector(static_cast<std::size_t>(lines));
+      std::fill(line_max.begin(), line_max.end(), 0.0);
+      bool finite = true;
+      for (std::int64_t j = 0; j < m.cols; ++j)
+        for (std::int64_t i = 0; i < m.rows; ++i) {
+          const double v = at(m, k, i, j);
+          finite = finite && std::isfinite(v);
+          double& mx = line_max[static_cast<std::size_t>(by_rows ? i : j)];
+          mx = std::max(mx, std::abs(v));
+        }
+      double min_exponent = std::numeric_limits<double>::infinity();
+      for (std::int64_t l = 0; l < lines; ++l) {
+        int e = 0;
+        const double mx = line_max[static_cast<std::size_t>(l)];
+        if (mx > 0 && std::isfinite(mx)) {
+          std::frexp(mx, &e);
+          min_exponent = std::min(min_exponent, static_cast<double>(e));
+        }
+        exponent[static_cast<std::size_t>(l)] = mx > 0 && std::isfinite(mx) ? e : std::numeric_limits<int>::min();
+      }
+      for (std::int64_t j = 0; j < m.cols; ++j)
+        for (std::int64_t i = 0; i < m.rows; ++i) {
+          const int e = exponent[static_cast<std::size_t>(by_rows ? i : j)];
+          double r = at(m, k, i, j);
+          for (std::size_t s = 0; s < slices.size(); ++s) {
+            double q = 0;
+            if (e != std::numeric_limits<int>::min()) {
+              // sigma + r lands in [sigma/2, 2 sigma], so both roundings below are exact (Sterbenz).
+              const double sigma = std::ldexp(1.0, e - static_cast<int>(s + 1) * bits + 53);
+              q = (sigma + r) - sigma;
+            }
+            r -= q;
+            at(slices[s], k, i, j) = q;
+          }
+          at(remainder, k, i, j) = r;
+        }
+      return finite ? min_exponent : std::nan("");
+    });
+  }
+
+  void two_sum_accumulate_impl(Mat& hi, Mat& lo, const Mat& term) {
+    check_mat("two_sum_accumulate hi", hi);
+    check_mat("two_sum_accumulate lo", lo);
+    check_mat("two_sum_accumulate term", term);
+    check_same_shape("two_sum_accumulate hi", hi, "two_sum_accumulate lo", lo);
+    check_same_shape("two_sum_accumulate hi", hi, "two_sum_accumulate term", term);
+    if (term.data == hi.data || term.data == lo.data || hi.data == lo.data)
+      throw Error("backend: two_sum_accumulate needs distinct hi, lo and term");
+    for (std::int64_t k = 0; k < hi.batch; ++k)
+      for (std::int64_t j = 0; j < hi.cols; ++j)
+        for (std::int64_t i = 0; i < hi.rows; ++i) {
+          double& h = at(hi, k, i, j);
+          const double t = at(term, k, i, j);
+          const double s = h + t;  // Knuth's TwoSum: s + e == h + t exactly
+          const double bp = s - h;
+          const double e = (h - (s - bp)) + (t - bp);
+          h = s;
+          at(lo, k, i, j) += e;
+        }
+  }
+
+  void max_asymmetry_impl(const Mat& m, int slot) {
+    check_mat("max_asymmetry M", m);
+    check_square("max_asymmetry M", m);
+    reduce(slot, m, [&](std::int64_t k) {
+      double worst = 0;
+      for (std::int64_t j = 0; j < m.cols; ++j)
+        for (std::int64_t i = j; i < m.rows; ++i) {
+          const double d = std::abs(at(m, k, i, j) - at(m, k, j, i));
+          if (std::isnan(d) || std::isnan(at(m, k, i, j))) return std::nan("");
+          worst = std::max(worst, d);
+        }
+      return worst;
+    });
+  }
+
+  // Host scratch for the row-wise loops, kept between calls so that verification allocates once.
+  std::vector<double>& scratch_vector(std::size_t size) {
+    if (scratch_.size() < size) scratch_.resize(size);
+    return scratch_;
+  }
+  std::vector<int>& scratch_exponents(std::size_t size) {
+    if (exponents_.size() < size) exponents_.resize(size);
+    return exponents_;
+  }
+
   static T& at(const Mat& m, std::int64_t k, std::int64_t i, std::int64_t j) {
     return static_cast<T*>(m.data)[k * m.stride + i + j * m.ld];
   }
@@ -617,6 +814,8 @@ class CpuBackend final : public Backend {
   std::vector<T> product_a_, product_b_;  // rounded GEMM operands (tf32)
   std::list<std::vector<T>> buffers_;
   std::map<int, std::vector<double>> slots_;
+  std::vector<double> scratch_;
+  std::vector<int> exponents_;
 };
 
 }  // namespace

@@ -225,7 +225,7 @@ CudaBackend::~CudaBackend() {
   // Work still queued may use these buffers: wait for it, then free everything.
   (void)cudaStreamSynchronize(stream_);
   plans_.clear();
-  for (ScratchBuffer* buffer : {&reduction_scratch_, &staging_, &wide_, &solver_work_})
+  for (ScratchBuffer* buffer : {&reduction_scratch_, &staging_, &wide_, &solver_work_, &verify_scratch_})
     buffer->release(stream_);
   (void)cudaStreamSynchronize(stream_);
   for (void* p : allocations_) (void)cudaFree(p);
@@ -742,6 +742,106 @@ void CudaBackend::divide_elementwise(const Mat& c, Mat& m) {
   if (c.rows != m.rows || c.cols != m.cols) check_same_shape("divide_elementwise", "c", c, "m", m);
   check_batch_compatible("divide_elementwise", "c", c, m.batch);
   launch_divide_elementwise(storage_, c, m, stream_);
+}
+
+// ---- verification operations ----------------------------------------------------------------------
+
+void CudaBackend::require_f64(const char* op) const {
+  if (storage_ != DType::f64)
+    throw pe::Error(std::string("cuda backend ") + op + ": needs f64 storage (the verification backend), this one stores " +
+                    to_string(storage_));
+}
+
+void CudaBackend::abs_gemv(Op op, const Mat& m, const Mat& x, double beta, Mat& y) {
+  require_f64("abs_gemv");
+  run_pending_reductions();
+  check_mat("abs_gemv", "m", m);
+  check_mat("abs_gemv", "x", x);
+  check_mat("abs_gemv", "y", y);
+  const std::int64_t out_rows = op == Op::N ? m.rows : m.cols, inner = op == Op::N ? m.cols : m.rows;
+  if (x.rows != inner || x.cols != 1 || x.batch != y.batch)
+    throw pe::Error("cuda backend abs_gemv: argument 'x' is " + std::to_string(x.rows) + " x " + std::to_string(x.cols) +
+                    " x " + std::to_string(x.batch) + ", expected " + std::to_string(inner) + " x 1 x " +
+                    std::to_string(y.batch));
+  if (y.rows != out_rows || y.cols != 1)
+    throw pe::Error("cuda backend abs_gemv: argument 'y' is " + std::to_string(y.rows) + " x " + std::to_string(y.cols) +
+                    ", expected " + std::to_string(out_rows) + " x 1");
+  check_batch_compatible("abs_gemv", "m", m, y.batch);
+  if (beta != 0.0 && beta != 1.0)
+    throw pe::Error("cuda backend abs_gemv: argument 'beta' is " + std::to_string(beta) + ", expected 0 or 1");
+  if (spans_overlap(x, y, 8)) throw pe::Error("cuda backend abs_gemv: argument 'y' overlaps 'x'");
+  launch_abs_gemv(op, m, x, beta, y, stream_);
+}
+
+void CudaBackend::cholesky(Mat& m, int slot) {
+  require_f64("cholesky");
+  run_pending_reductions();
+  check_mat("cholesky", "m", m);
+  check_square("cholesky", "m", m);
+  check_slot("cholesky", slot);
+  if (m.rows > std::numeric_limits<int>::max() || m.ld > std::numeric_limits<int>::max())
+    throw pe::Error("cuda backend cholesky: n = " + std::to_string(m.rows) + " is too large for cuSOLVER");
+  ensure_solver();
+  const int n = static_cast<int>(m.rows), ld = static_cast<int>(m.ld);
+  int lwork = 0;
+  PE_CUSOLVER_TRY(
+      cusolverDnDpotrf_bufferSize(solver_, CUBLAS_FILL_MODE_UPPER, n, static_cast<double*>(m.data), ld, &lwork));
+  // solver_work: [work lwork doubles | info, one int per member]
+  const std::size_t info_doubles = static_cast<std::size_t>((m.batch + 1) / 2);
+  auto* work = static_cast<double*>(
+      solver_work_.ensure(sizeof(double) * (static_cast<std::size_t>(lwork) + info_doubles), stream_));
+  int* info = reinterpret_cast<int*>(work + lwork);
+  for (std::int64_t k = 0; k < m.batch; ++k) {
+    double* member_data = static_cast<double*>(m.data) + k * m.stride;
+    // Upper: column-major U with M = U^T U, the layout LAPACK's dpotrf('U') gives on the CPU.
+    PE_CUSOLVER_TRY(cusolverDnDpotrf(solver_, CUBLAS_FILL_MODE_UPPER, n, member_data, ld, work, lwork, info + k));
+  }
+  launch_finish_cholesky(m, info, slot_pointer(slot, m.batch), stream_);
+}
+
+void CudaBackend::split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
+                               int exponent_slot) {
+  require_f64("split_slices");
+  run_pending_reductions();
+  check_mat("split_slices", "m", m);
+  check_mat("split_slices", "remainder", remainder);
+  check_same_shape("split_slices", "remainder", remainder, "m", m);
+  for (const Mat& s : slices) {
+    check_mat("split_slices", "slices", s);
+    check_same_shape("split_slices", "slices", s, "m", m);
+  }
+  check_slot("split_slices", exponent_slot);
+  if (bits < 1 || bits > 26)
+    throw pe::Error("cuda backend split_slices: argument 'bits' is " + std::to_string(bits) + ", expected 1..26");
+  const std::int64_t lines = by_rows ? m.rows : m.cols;
+  auto* exponents = static_cast<int*>(
+      verify_scratch_.ensure(sizeof(int) * static_cast<std::size_t>(lines * m.batch), stream_));
+  launch_split_slices(m, by_rows, bits, slices.data(), static_cast<int>(slices.size()), remainder, exponents,
+                      slot_pointer(exponent_slot, m.batch), stream_);
+}
+
+void CudaBackend::two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) {
+  require_f64("two_sum_accumulate");
+  run_pending_reductions();
+  check_mat("two_sum_accumulate", "hi", hi);
+  check_mat("two_sum_accumulate", "lo", lo);
+  check_mat("two_sum_accumulate", "term", term);
+  check_same_shape("two_sum_accumulate", "lo", lo, "hi", hi);
+  check_same_shape("two_sum_accumulate", "term", term, "hi", hi);
+  if (spans_overlap(hi, lo, 8) || spans_overlap(hi, term, 8) || spans_overlap(lo, term, 8))
+    throw pe::Error("cuda backend two_sum_accumulate: arguments 'hi', 'lo' and 'term' must not overlap");
+  launch_two_sum_accumulate(hi, lo, term, stream_);
+}
+
+void CudaBackend::max_asymmetry(const Mat& m, int slot) {
+  require_f64("max_asymmetry");
+  run_pending_reductions();
+  check_mat("max_asymmetry", "m", m);
+  check_square("max_asymmetry", "m", m);
+  check_slot("max_asymmetry", slot);
+  auto* lines = static_cast<double*>(
+      verify_scratch_.ensure(sizeof(double) * static_cast<std::size_t>(m.rows * m.batch), stream_));
+  launch_max_asymmetry(m, lines, slot_pointer(slot, m.batch), stream_);
 }
 
 }  // namespace gpu

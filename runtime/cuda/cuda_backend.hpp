@@ -71,6 +71,12 @@ class CudaBackend final : public Backend {
   bool exact_solve(const Mat& a, const Mat& b, Mat& x) override;
   bool symmetric_eigen(const Mat& a, Mat& q, Mat& lambda) override;
   void divide_elementwise(const Mat& c, Mat& m) override;
+  void abs_gemv(Op op, const Mat& m, const Mat& x, double beta, Mat& y) override;
+  void cholesky(Mat& m, int slot) override;
+  void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
+                    int exponent_slot) override;
+  void two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) override;
+  void max_asymmetry(const Mat& m, int slot) override;
 
   std::size_t cached_matmul_plans() const { return plans_.size(); }
   // D <- alpha op(A) op(B) + beta C with explicit cuBLASLt types (C may be D): the one place that
@@ -106,6 +112,8 @@ class CudaBackend final : public Backend {
   bool syevd_member(const Mat& a, std::int64_t k, double* vectors, double* eigenvalues);
   // Converts member k of m (storage dtype) into a packed double matrix at dst.
   void member_to_double(const Mat& m, std::int64_t k, double* dst);
+  // The verification operations run on f64 storage only.
+  void require_f64(const char* op) const;
 
   DType storage_;
   ComputeMode compute_;
@@ -124,7 +132,7 @@ class CudaBackend final : public Backend {
   double* host_slots_ = nullptr;          // pinned, for the one copy of fetch_scalars
   std::size_t host_slots_bytes_ = 0;
 
-  ScratchBuffer reduction_scratch_, staging_, wide_, solver_work_;
+  ScratchBuffer reduction_scratch_, staging_, wide_, solver_work_, verify_scratch_;
 };
 
 }  // namespace pe::detail::gpu

@@ -2,6 +2,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "cuda_check.hpp"
@@ -336,6 +337,168 @@ __global__ void power_kernel(double* v, std::int64_t count, double power) {
   if (i < count) v[i] = pow(v[i], power);
 }
 
+// ---- verification kernels (double only) -----------------------------------------------------------
+
+// y_i = sum_j |m_ij| x_j: one thread per row, the column loop reads down coalesced columns.
+__global__ void abs_gemv_n_kernel(const double* m, std::int64_t ld, std::int64_t sm, const double* x, std::int64_t sx,
+                                  double* y, std::int64_t sy, std::int64_t rows, std::int64_t cols, bool accumulate) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const double* mk = m + blockIdx.z * sm;
+  const double* xk = x + blockIdx.z * sx;
+  double s = 0.0;
+  for (std::int64_t j = 0; j < cols; ++j) s = fma(fabs(mk[i + j * ld]), xk[j], s);
+  double* yk = y + blockIdx.z * sy;
+  yk[i] = accumulate ? yk[i] + s : s;
+}
+
+// y_j = sum_i |m_ij| x_i: one block per column j (blockIdx.x), a block reduction over its rows.
+__global__ void abs_gemv_t_kernel(const double* m, std::int64_t ld, std::int64_t sm, const double* x, std::int64_t sx,
+                                  double* y, std::int64_t sy, std::int64_t rows, bool accumulate) {
+  const std::int64_t j = blockIdx.x;
+  const double* col = m + blockIdx.z * sm + j * ld;
+  const double* xk = x + blockIdx.z * sx;
+  double s = 0.0;
+  for (std::int64_t i = threadIdx.x; i < rows; i += blockDim.x) s = fma(fabs(col[i]), xk[i], s);
+  s = block_reduce(s, Sum{});
+  if (threadIdx.x == 0) {
+    double* yk = y + blockIdx.z * sy;
+    yk[j] = accumulate ? yk[j] + s : s;
+  }
+}
+
+struct SlicePointers {
+  double* p[kMaxSlices];
+  std::int64_t ld[kMaxSlices];
+  std::int64_t stride[kMaxSlices];
+};
+
+// One thread per line (row or column) of one member: E with 2^(E-1) <= max|m| < 2^E (INT_MIN for a line
+// of zeros; INT_MAX when the line holds a non-finite entry).
+__global__ void line_exponent_kernel(const double* m, std::int64_t ld, std::int64_t sm, std::int64_t rows,
+                                     std::int64_t cols, bool by_rows, int* line_exponent) {
+  const std::int64_t l = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  const std::int64_t lines = by_rows ? rows : cols, length = by_rows ? cols : rows;
+  if (l >= lines) return;
+  const double* mk = m + blockIdx.z * sm;
+  double mx = 0.0;
+  bool finite = true;
+  for (std::int64_t t = 0; t < length; ++t) {
+    const double v = by_rows ? mk[l + t * ld] : mk[t + l * ld];
+    finite = finite && isfinite(v);
+    mx = fmax(mx, fabs(v));
+  }
+  int e = INT_MIN;
+  if (!finite) e = INT_MAX;
+  else if (mx > 0.0) frexp(mx, &e);
+  line_exponent[blockIdx.z * lines + l] = e;
+}
+
+// One block per member: the smallest exponent over the nonzero lines, NaN if any line is non-finite.
+__global__ void min_exponent_kernel(const int* line_exponent, std::int64_t lines, double* out, std::int64_t first) {
+  const std::int64_t k = first + blockIdx.x;
+  double lowest = INFINITY;
+  bool nonfinite = false;
+  for (std::int64_t l = threadIdx.x; l < lines; l += blockDim.x) {
+    const int e = line_exponent[k * lines + l];
+    nonfinite |= e == INT_MAX;
+    if (e != INT_MIN && e != INT_MAX) lowest = fmin(lowest, static_cast<double>(e));
+  }
+  lowest = block_reduce(lowest, Min{});
+  nonfinite = __syncthreads_or(nonfinite);
+  if (threadIdx.x == 0) out[k] = nonfinite ? nan("") : lowest;
+}
+
+// sigma + r lies in [sigma/2, 2 sigma] (|r| <= sigma/2 by construction), so fl(sigma + r) - sigma and
+// r - q are exact; the _rn intrinsics keep nvcc from contracting or reassociating them.
+__global__ void slice_kernel(const double* m, std::int64_t ld, std::int64_t sm, double* rem, std::int64_t ldr,
+                             std::int64_t sr, SlicePointers slices, int count, std::int64_t rows, std::int64_t cols,
+                             bool by_rows, int bits, const int* line_exponent) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const std::int64_t k = blockIdx.z, lines = by_rows ? rows : cols;
+  for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
+       j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
+    const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const int e = line_exponent[k * lines + (by_rows ? i : j)];
+      double r = m[k * sm + i + j * ld];
+      for (int s = 0; s < count; ++s) {
+        double q = 0.0;
+        if (e != INT_MIN && e != INT_MAX) {
+          const double sigma = ldexp(1.0, e - (s + 1) * bits + 53);
+          q = __dsub_rn(__dadd_rn(sigma, r), sigma);
+        }
+        r = __dsub_rn(r, q);
+        slices.p[s][k * slices.stride[s] + i + j * slices.ld[s]] = q;
+      }
+      rem[k * sr + i + j * ldr] = r;
+    }
+  }
+}
+
+__global__ void two_sum_kernel(double* hi, std::int64_t ldh, std::int64_t sh, double* lo, std::int64_t ldl,
+                               std::int64_t sl, const double* term, std::int64_t ldt, std::int64_t st,
+                               std::int64_t rows, std::int64_t cols) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows) return;
+  const std::int64_t k = blockIdx.z;
+  for (std::int64_t j0 = blockIdx.y * static_cast<std::int64_t>(kColumnsPerBlock); j0 < cols;
+       j0 += static_cast<std::int64_t>(gridDim.y) * kColumnsPerBlock) {
+    const std::int64_t j1 = j0 + kColumnsPerBlock < cols ? j0 + kColumnsPerBlock : cols;
+    for (std::int64_t j = j0; j < j1; ++j) {
+      double& h = hi[k * sh + i + j * ldh];
+      const double t = term[k * st + i + j * ldt];
+      const double s = __dadd_rn(h, t);  // Knuth's TwoSum: s + e == h + t exactly
+      const double bp = __dsub_rn(s, h);
+      const double e = __dadd_rn(__dsub_rn(h, __dsub_rn(s, bp)), __dsub_rn(t, bp));
+      h = s;
+      double& l = lo[k * sl + i + j * ldl];
+      l = __dadd_rn(l, e);
+    }
+  }
+}
+
+// One thread per column j of one member: max over i >= j of |m_ij - m_ji| (NaN kept).
+__global__ void asymmetry_line_kernel(const double* m, std::int64_t ld, std::int64_t sm, std::int64_t n,
+                                      double* line_max) {
+  const std::int64_t j = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (j >= n) return;
+  const double* mk = m + blockIdx.z * sm;
+  double worst = 0.0;
+  bool nan_seen = false;
+  for (std::int64_t i = j; i < n; ++i) {
+    const double d = fabs(mk[i + j * ld] - mk[j + i * ld]);
+    nan_seen |= isnan(d) || isnan(mk[i + j * ld]);
+    worst = fmax(worst, d);
+  }
+  line_max[blockIdx.z * n + j] = nan_seen ? nan("") : worst;
+}
+
+__global__ void line_max_kernel(const double* line_max, std::int64_t lines, double* out, std::int64_t first) {
+  const std::int64_t k = first + blockIdx.x;
+  double worst = 0.0;
+  bool nan_seen = false;
+  for (std::int64_t l = threadIdx.x; l < lines; l += blockDim.x) {
+    const double v = line_max[k * lines + l];
+    nan_seen |= isnan(v);
+    worst = fmax(worst, v);
+  }
+  worst = block_reduce(worst, Max{});
+  nan_seen = __syncthreads_or(nan_seen);
+  if (threadIdx.x == 0) out[k] = nan_seen ? nan("") : worst;
+}
+
+__global__ void finish_cholesky_kernel(double* m, std::int64_t ld, std::int64_t sm, std::int64_t n, const int* info,
+                                       double* out) {
+  const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  const std::int64_t k = blockIdx.z;
+  if (blockIdx.y == 0 && i == 0) out[k] = info[k] == 0 ? 1.0 : 0.0;
+  if (i >= n) return;
+  double* mk = m + k * sm;
+  for (std::int64_t j = blockIdx.y; j < i; j += gridDim.y) mk[i + j * ld] = 0.0;
+}
+
 unsigned blocks_for(std::int64_t count) { return static_cast<unsigned>((count + kThreads - 1) / kThreads); }
 
 MemberScalars member_scalars(std::span<const double> alpha, std::span<const double> beta,
@@ -483,6 +646,85 @@ void launch_divide_elementwise(DType dtype, const Mat& c, Mat& m, cudaStream_t s
 void launch_power(double* v, std::int64_t count, double power, cudaStream_t stream) {
   power_kernel<<<blocks_for(count), kThreads, 0, stream>>>(v, count, power);
   PE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_abs_gemv(Op op, const Mat& m, const Mat& x, double beta, Mat& y, cudaStream_t stream) {
+  const std::int64_t sm = member_stride(m), sx = member_stride(x), sy = member_stride(y);
+  const auto* md = static_cast<const double*>(m.data);
+  const auto* xd = static_cast<const double*>(x.data);
+  auto* yd = static_cast<double*>(y.data);
+  for_member_chunks(y.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+    const double* mf = md + (m.batch == 1 ? 0 : first * sm);
+    if (op == Op::N) {
+      abs_gemv_n_kernel<<<dim3(blocks_for(m.rows), 1, static_cast<unsigned>(count)), kThreads, 0, stream>>>(
+          mf, m.ld, sm, xd + first * sx, sx, yd + first * sy, sy, m.rows, m.cols, beta != 0.0);
+    } else {
+      abs_gemv_t_kernel<<<dim3(static_cast<unsigned>(m.cols), 1, static_cast<unsigned>(count)), kThreads, 0, stream>>>(
+          mf, m.ld, sm, xd + first * sx, sx, yd + first * sy, sy, m.rows, beta != 0.0);
+    }
+    PE_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void launch_split_slices(const Mat& m, bool by_rows, int bits, const Mat* slices, int slice_count, Mat& remainder,
+                         int* line_exponent, double* exponent_out, cudaStream_t stream) {
+  if (slice_count > kMaxSlices)
+    throw pe::Error("cuda backend split_slices: " + std::to_string(slice_count) + " slices, at most " +
+                    std::to_string(kMaxSlices));
+  const std::int64_t lines = by_rows ? m.rows : m.cols;
+  const std::int64_t sm = member_stride(m), sr = member_stride(remainder);
+  for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+    const double* md = member<double>(static_cast<const void*>(m.data), sm, first);
+    int* exponents = line_exponent + first * lines;
+    line_exponent_kernel<<<dim3(blocks_for(lines), 1, static_cast<unsigned>(count)), kThreads, 0, stream>>>(
+        md, m.ld, sm, m.rows, m.cols, by_rows, exponents);
+    PE_CUDA_CHECK_LAUNCH();
+    min_exponent_kernel<<<static_cast<unsigned>(count), kThreads, 0, stream>>>(exponents, lines, exponent_out + first,
+                                                                              0);
+    PE_CUDA_CHECK_LAUNCH();
+    SlicePointers pointers{};
+    for (int s = 0; s < slice_count; ++s) {
+      pointers.stride[s] = member_stride(slices[s]);
+      pointers.p[s] = member<double>(slices[s].data, pointers.stride[s], first);
+      pointers.ld[s] = slices[s].ld;
+    }
+    slice_kernel<<<element_grid(m.rows, m.cols, count), kThreads, 0, stream>>>(
+        md, m.ld, sm, member<double>(remainder.data, sr, first), remainder.ld, sr, pointers, slice_count, m.rows,
+        m.cols, by_rows, bits, exponents);
+    PE_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void launch_two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term, cudaStream_t stream) {
+  for_member_chunks(hi.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+    two_sum_kernel<<<element_grid(hi.rows, hi.cols, count), kThreads, 0, stream>>>(
+        member<double>(hi.data, member_stride(hi), first), hi.ld, member_stride(hi),
+        member<double>(lo.data, member_stride(lo), first), lo.ld, member_stride(lo),
+        member<double>(static_cast<const void*>(term.data), member_stride(term), first), term.ld, member_stride(term),
+        hi.rows, hi.cols);
+    PE_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void launch_max_asymmetry(const Mat& m, double* line_scratch, double* out, cudaStream_t stream) {
+  const std::int64_t sm = member_stride(m);
+  for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+    asymmetry_line_kernel<<<dim3(blocks_for(m.rows), 1, static_cast<unsigned>(count)), kThreads, 0, stream>>>(
+        member<double>(static_cast<const void*>(m.data), sm, first), m.ld, sm, m.rows, line_scratch + first * m.rows);
+    PE_CUDA_CHECK_LAUNCH();
+  });
+  line_max_kernel<<<static_cast<unsigned>(m.batch), kThreads, 0, stream>>>(line_scratch, m.rows, out, 0);
+  PE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_finish_cholesky(Mat& m, const int* info, double* out, cudaStream_t stream) {
+  const std::int64_t sm = member_stride(m);
+  for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+    const unsigned column_blocks = static_cast<unsigned>(std::min<std::int64_t>(m.cols, 256));
+    finish_cholesky_kernel<<<dim3(blocks_for(m.rows), column_blocks, static_cast<unsigned>(count)), kThreads, 0,
+                             stream>>>(member<double>(m.data, sm, first), m.ld, sm, m.rows, info + first, out + first);
+    PE_CUDA_CHECK_LAUNCH();
+  });
 }
 
 }  // namespace pe::detail::gpu

@@ -56,4 +56,19 @@ void launch_divide_elementwise(DType dtype, const Mat& c, Mat& m, cudaStream_t s
 // v[i] <- v[i]^power for a device vector of doubles (the eigenvalue scaling of the exact root).
 void launch_power(double* v, std::int64_t count, double power, cudaStream_t stream);
 
+// ---- verification kernels (f64 matrices only; see Backend in backend.hpp for the contracts) ------
+// y <- |op(m)| x + beta y (x, y: n x 1 per member; m shared when m.batch == 1).
+void launch_abs_gemv(Op op, const Mat& m, const Mat& x, double beta, Mat& y, cudaStream_t stream);
+// Error-free slices of m by rows (or columns); at most kMaxSlices slices. `line_exponent` is scratch
+// of lines * batch ints; `exponent_out` gets one double per member (min exponent, NaN if non-finite).
+inline constexpr int kMaxSlices = 4;
+void launch_split_slices(const Mat& m, bool by_rows, int bits, const Mat* slices, int slice_count, Mat& remainder,
+                         int* line_exponent, double* exponent_out, cudaStream_t stream);
+// (hi, e) <- TwoSum(hi, term), lo <- lo + e, elementwise in round-to-nearest intrinsics.
+void launch_two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term, cudaStream_t stream);
+// out[k] <- max_ij |m_ij - m_ji| of member k (NaN if an entry is NaN); `line_scratch`: rows * batch doubles.
+void launch_max_asymmetry(const Mat& m, double* line_scratch, double* out, cudaStream_t stream);
+// Strictly lower part of every member <- 0; out[k] <- (info[k] == 0 ? 1 : 0).
+void launch_finish_cholesky(Mat& m, const int* info, double* out, cudaStream_t stream);
+
 }  // namespace pe::detail::gpu

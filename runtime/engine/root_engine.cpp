@@ -228,7 +228,8 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
   if ((o_.verify || o_.newton_steps > 0) && !direct_) {
     a64_ = wide_->allocate(n_, n_, batch_);
     x64_ = wide_->allocate(n_, n_, batch_);
-    if (o_.verify) certifier_ = std::make_unique<RootCertifier>(*wide_, n_, batch_, o_.p);
+    if (o_.verify)
+      certifier_ = std::make_unique<RootVerifier>(*wide_, n_, batch_, o_.p, verify_arithmetic_for(storage));
     if (o_.newton_steps > 0) newton_ = std::make_unique<NewtonCorrection>(*wide_, n_, batch_, o_.p);
   }
 }
@@ -376,7 +377,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   if (o_.ridge != 0) report.notes.push_back("ridge: the result is the root of A + ridge I");
   report.notes.insert(report.notes.end(), pre.notes.begin(), pre.notes.end());
   const double worst_l0 = *std::min_element(pre.l0.begin(), pre.l0.end());
-  report.floor_eps = root_floor(be_->storage(), o_.p, 1 / worst_l0, n_);
+  report.floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / worst_l0);
   if (target > 0 && target < report.floor_eps)
     report.notes.push_back("the target " + format_number(target) + " is below the floor " +
                            format_number(report.floor_eps) + " that " + report.storage +
@@ -537,6 +538,13 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   // The certificate of the returned X.
   if (certifier_ && have_x) {
     const auto t0 = Clock::now();
+    // The theory needs A exactly symmetric: one within the tolerance but not exactly is certified as
+    // (A + A^T) / 2 (formed in double), what the iteration treats it as.
+    wide_->max_asymmetry(a64_, 0);
+    if (wide_->fetch_scalars()[0][0] > 0) {
+      wide_->symmetrize(a64_);
+      report.notes.push_back("A is symmetric within the tolerance but not exactly: the certificate is for (A + A^T) / 2");
+    }
     wide_->import_from(*be_, x_, x64_);
     const auto certs = certifier_->certify(a64_, x64_);
     double worst = 0;

@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "backend.hpp"
-#include "certify.hpp"
 #include "correction/newton.hpp"
 #include "driver.hpp"
 #include "plan/step_planner.hpp"
 #include "pe/pe.hpp"
 #include "precondition.hpp"
 #include "schedules.hpp"
+#include "verify/root_verifier.hpp"
 
 namespace pe::detail {
 
@@ -90,7 +90,7 @@ class RootEngine {
   Mat a64_, x64_;                        // verification copies in the companion
   PrecondWorkspace pws_;
   std::unique_ptr<Driver> driver_;
-  std::unique_ptr<RootCertifier> certifier_;
+  std::unique_ptr<RootVerifier> certifier_;
   std::unique_ptr<NewtonCorrection> newton_;
   std::vector<double> host_a_;           // diagonal modes only: A in double on the host
   double smallest_edge_ = 1;

@@ -49,6 +49,37 @@ TEST_P(Backend, GemmAxpbyAndReductionsMatchClosedForms) {
   EXPECT_TRUE(be->fetch_scalars().empty());
 }
 
+// A product with one column goes through gemv: every combination of transposes, a batch, beta = 1,
+// and an op(B) that is a row of B (stride ldb). Small integers keep every result exact.
+TEST_P(Backend, GemmWithOneColumnMatchesClosedForm) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  const std::int64_t m = 5, k = 3;
+  for (Op op_a : {Op::N, Op::T})
+    for (Op op_b : {Op::N, Op::T}) {
+      Mat a = op_a == Op::N ? be->allocate(m, k, 2) : be->allocate(k, m, 2);
+      Mat b = op_b == Op::N ? be->allocate(k, 1, 2) : be->allocate(1, k, 2);
+      Mat c = be->allocate(m, 1, 2);
+      std::vector<double> av(static_cast<std::size_t>(2 * m * k)), bv(static_cast<std::size_t>(2 * k)), cv(2 * m, 1.0);
+      for (std::size_t i = 0; i < av.size(); ++i) av[i] = static_cast<double>(i % 7) - 3;
+      for (std::size_t i = 0; i < bv.size(); ++i) bv[i] = static_cast<double>(i) + 1;
+      up(*be, av, a);
+      up(*be, bv, b);
+      up(*be, cv, c);
+      be->gemm(op_a, op_b, 2.0, a, b, 1.0, c);
+      const std::vector<double> got = down(*be, c);
+      for (std::int64_t q = 0; q < 2; ++q)
+        for (std::int64_t i = 0; i < m; ++i) {
+          double want = 1;
+          for (std::int64_t l = 0; l < k; ++l) {
+            const double aij = op_a == Op::N ? av[static_cast<std::size_t>(q * m * k + i + l * m)]
+                                             : av[static_cast<std::size_t>(q * m * k + l + i * k)];
+            want += 2 * aij * bv[static_cast<std::size_t>(q * k + l)];  // B's column or row: k values either way
+          }
+          EXPECT_EQ(got[static_cast<std::size_t>(q * m + i)], want) << "member " << q << ", row " << i;
+        }
+    }
+}
+
 TEST_P(Backend, RowMajorUploadAndSymmetrize) {
   auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
   Mat m = be->allocate(2, 3, 1);
