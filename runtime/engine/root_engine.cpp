@@ -20,9 +20,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The share of the target the automatic per-step precision leaves to the iteration's rounding (the rest
-// goes to the interval model's bound and the result's own rounding to the storage).
+// Plans are also tried to this fraction of the target (and its square): a few more steps leave room for
+// the iteration's rounding, which the drift model predicts.
 constexpr double kDriftShare = 0.5;
+// The time of a product one precision level up, in products of the storage (f64 vs f32 BLAS on a CPU).
+constexpr double kElevatedCost = 2;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -403,30 +405,52 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     struct Candidate {
       StepPlan plan;
       int elevated = 0;
-      double drift = 0, predicted = 0;
+      double drift = 0, predicted = 0, cost = 0;
     };
     auto evaluate = [&](const PlanRequest& r) {
       Candidate c;
       c.plan = plan_steps(*tables_, r);
       const DriftModel drift = drift_model(*tables_, c.plan, o_.p, be_->storage(), n_);
       const int steps = static_cast<int>(c.plan.steps.size());
+      // What the target leaves to the iteration's rounding once the model's bound and the result's own
+      // rounding to the storage (the floor) are spent.
+      const double room = std::max(target - c.plan.final_bound - report.floor_eps, 0.0);
       c.elevated = !elevated_ ? 0
                    : o_.elevated_steps >= 0 ? std::min(o_.elevated_steps, steps)
-                   : target > 0 ? elevated_steps_for(drift, target, kDriftShare, u_s, u_e)
+                   : target > 0 ? elevated_steps_for(drift, room, 1.0, u_s, u_e)
                                 : 0;
       c.drift = drift.predicted(c.elevated, u_s, u_e);
-      c.predicted = c.plan.final_bound + c.drift;
+      c.predicted = c.plan.final_bound + c.drift + report.floor_eps;
+      // Cost in storage-precision GEMMs: an elevated step's products cost about kElevatedCost of them.
+      c.cost = c.plan.gemms;
+      for (int t = 0; t < c.elevated; ++t) c.cost += (kElevatedCost - 1) * c.plan.steps[static_cast<std::size_t>(t)].gemms;
       return c;
     };
-    Candidate chosen = evaluate(req);
-    if (o_.degree == 0 && target > 0) {
-      PlanRequest low = req;
-      low.degrees = {1, 2};
-      const Candidate alt = evaluate(low);
-      const bool chosen_ok = chosen.predicted <= target, alt_ok = alt.predicted <= target;
-      if ((alt_ok && !chosen_ok) || (alt_ok == chosen_ok && !alt_ok && alt.predicted < chosen.predicted))
-        chosen = alt;
+    // Candidates: the plan to the target, and plans to a fraction of it (more steps leave more room for
+    // rounding), with every degree and (degree left open) with degrees 1 and 2 only. The cheapest among those
+    // predicted to meet the target wins (GEMMs, elevated ones weighted by kElevatedCost); else the best
+    // prediction.
+    std::vector<Candidate> candidates;
+    for (double fraction : {1.0, kDriftShare, kDriftShare * kDriftShare}) {
+      if (target <= 0 && fraction < 1) break;
+      PlanRequest r = req;
+      r.target = target * fraction;
+      candidates.push_back(evaluate(r));
+      if (o_.degree == 0 && target > 0) {
+        r.degrees = {1, 2};
+        candidates.push_back(evaluate(r));
+      }
     }
+    auto better = [&](const Candidate& x, const Candidate& y) {
+      const bool xo = target > 0 && x.predicted <= target, yo = target > 0 && y.predicted <= target;
+      if (xo != yo) return xo;
+      if (xo) return std::make_tuple(x.cost, x.predicted) < std::make_tuple(y.cost, y.predicted);
+      if (target <= 0) return std::make_tuple(x.plan.final_bound, x.plan.gemms) < std::make_tuple(y.plan.final_bound, y.plan.gemms);
+      return x.predicted < y.predicted;
+    };
+    Candidate chosen = candidates.front();
+    for (const Candidate& c : candidates)
+      if (better(c, chosen)) chosen = c;
     const StepPlan& plan = chosen.plan;
     DriverSettings ds;
     ds.elevated_steps = chosen.elevated;

@@ -163,7 +163,11 @@ TEST_P(Fallback, InjectedFaultTriggersExactRoot) {
   EXPECT_TRUE(r.fallback);
   EXPECT_NE(r.fallback_reason.find(expected), std::string::npos) << r.fallback_reason;
   EXPECT_NE(r.fallback_reason.find("after step 1"), std::string::npos) << r.fallback_reason;
-  EXPECT_FALSE(r.certified);
+  // The fallback's exact root is verified like any other result.
+  EXPECT_TRUE(r.certified);
+  ASSERT_TRUE(r.verified_eps.has_value());
+  EXPECT_LT(*r.verified_eps, 1e-9);
+  EXPECT_EQ(r.status, pe::Status::fallback);
   // The exact root (dsyevd in double on the normalised matrix): rounding only.
   EXPECT_LT(pe::reference::relative_error(x, ref), 1e-11);
   EXPECT_NE(pe::to_json(r).find("\"fallback\":true"), std::string::npos);
