@@ -19,7 +19,7 @@
 
 namespace pe::detail {
 
-inline constexpr double kDriftConstant = 0.6;  // calibrated on the corpus: see docs/precision.md
+inline constexpr double kDriftConstant = 1.5;  // calibrated on the corpus: see docs/precision.md
 
 struct DriftModel {
   std::vector<double> term_sizes;   // s_t m_t^{p-1} of each planned step (worst member)

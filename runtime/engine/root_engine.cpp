@@ -23,6 +23,9 @@ using Clock = std::chrono::steady_clock;
 // Plans are also tried to this fraction of the target (and its square): a few more steps leave room for
 // the iteration's rounding, which the drift model predicts.
 constexpr double kDriftShare = 0.5;
+// The share of the room left by the model and the floor that the drift prediction may use (it predicts
+// the measured eps within a factor of about 3 on the corpus: docs/precision.md).
+constexpr double kDriftSafety = 0.5;
 // The time of a product one precision level up, in products of the storage (f64 vs f32 BLAS on a CPU).
 constexpr double kElevatedCost = 2;
 
@@ -306,6 +309,25 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
   const double input_unit = unit_roundoff(a_desc_.dtype), storage_unit = unit_roundoff(be_->storage());
   const double rounding_asymmetry = storage_unit > input_unit ? 2 * storage_unit : 0;
   const double tolerance = o_.symmetry_tolerance >= 0 ? o_.symmetry_tolerance : 100 * input_unit + rounding_asymmetry;
+  // Did storing A round it (an f64 A in f32 storage)? Then the root is that of the rounded matrix.
+  input_rounded_ = false;
+  if (storage_unit > input_unit) {
+    input_rounded_ = !(caller && caller->device == Device::cpu);  // device views: assume so
+    if (caller && caller->device == Device::cpu) {
+      const HostMat src = host_view(*caller);
+      for (std::int64_t k = 0; k < batch_ && !input_rounded_; ++k)
+        for (std::int64_t j = 0; j < n_ && !input_rounded_; ++j)
+          for (std::int64_t i = 0; i < n_; ++i) {
+            const std::int64_t idx = k * src.stride + (src.layout == Layout::col_major ? i + j * src.ld : i * src.ld + j);
+            const double v = src.dtype == DType::f64 ? static_cast<const double*>(src.data)[idx]
+                                                     : static_cast<double>(static_cast<const float*>(src.data)[idx]);
+            if (v != host[static_cast<std::size_t>(k * n_ * n_ + i + j * n_)]) {
+              input_rounded_ = true;
+              break;
+            }
+          }
+    }
+  }
   try {
     check_symmetric_finite(host, n_, batch_, tolerance, o_.ridge, be_->storage());
   } catch (const Error&) {
@@ -380,6 +402,14 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   report.notes.insert(report.notes.end(), pre.notes.begin(), pre.notes.end());
   const double worst_l0 = *std::min_element(pre.l0.begin(), pre.l0.end());
   report.floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / worst_l0);
+  // A wider input than the storage (f64 A iterated in f32) is rounded once when stored: the root is that
+  // of the rounded matrix, which moves eps against the caller's A by about u_storage kappa.
+  if (input_rounded_) {
+    report.floor_eps += unit_roundoff(be_->storage()) / worst_l0;
+    report.notes.push_back("A was rounded to " + report.storage + " when stored: the root is that of the rounded "
+                           "matrix, about " + format_number(unit_roundoff(be_->storage()) / worst_l0) +
+                           " of eps against the A given (in floor_eps)");
+  }
   if (target > 0 && target < report.floor_eps)
     report.notes.push_back("the target " + format_number(target) + " is below the floor " +
                            format_number(report.floor_eps) + " that " + report.storage +
@@ -414,7 +444,8 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
       const int steps = static_cast<int>(c.plan.steps.size());
       // What the target leaves to the iteration's rounding once the model's bound and the result's own
       // rounding to the storage (the floor) are spent.
-      const double room = std::max(target - c.plan.final_bound - report.floor_eps, 0.0);
+      // The drift model is good to a factor of a few across matrices: it gets half of that room.
+      const double room = kDriftSafety * std::max(target - c.plan.final_bound - report.floor_eps, 0.0);
       c.elevated = !elevated_ ? 0
                    : o_.elevated_steps >= 0 ? std::min(o_.elevated_steps, steps)
                    : target > 0 ? elevated_steps_for(drift, room, 1.0, u_s, u_e)
@@ -591,10 +622,13 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   }
   report.certified = report.verified_eps.has_value();
   if (report.fallback) report.model_eps = report.final_eps = 0;
+  // Verified: the proven bound decides. Not verified (direct applies, verify off): the model's bound, with
+  // certified false; a verification that ran and proved nothing reaches nothing.
+  const bool verification_ran = certifier_ && have_x;
   if (report.verified_eps)
     report.target_reached = target > 0 && *report.verified_eps <= target;
   else
-    report.target_reached = !o_.verify && target > 0 && report.model_eps <= target;
+    report.target_reached = !verification_ran && target > 0 && report.model_eps <= target;
   // Without a verified bound, formats below f32 claim nothing: their rounding (unit roundoff 2^-8 to 2^-11,
   // amplified by about kappa in the first steps) dominates the model's exact-arithmetic bound (measured at
   // n = 256, p = 2, kappa = 1e4: model 4e-4 against a true eps of 0.68 in tf32 and 0.99 in f16).

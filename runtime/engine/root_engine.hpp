@@ -94,6 +94,7 @@ class RootEngine {
   std::unique_ptr<NewtonCorrection> newton_;
   std::vector<double> host_a_;           // diagonal modes only: A in double on the host
   double smallest_edge_ = 1;
+  bool input_rounded_ = false;           // this execute's A lost digits when stored
 };
 
 }  // namespace pe::detail
