@@ -188,7 +188,9 @@ TEST(NewtonCorrection, IssueFigureN512F32Kappa1e4) {
   o.elevated_steps = 0;  // the issue's figure: every step in f32 (per-step precision would start lower)
   pe::inverse_root(pe_test::view(af, n, n), pe_test::out(xf, n, n), o);
   const double eps0 = pe::reference::root_eps(a, std::vector<double>(xf.begin(), xf.end()), n, p);
-  EXPECT_GT(eps0, 1e-3);
+  // All-f32 steps leave eps far above the f32 floor (about 1e-6 here): 2e-3 in the issue's run, about 4e-4
+  // now that the planner takes a step more to leave room for rounding.
+  EXPECT_GT(eps0, 1e-4);
   EXPECT_LT(eps0, 5e-3);
   // The engine corrects the iterate before symmetrising it (its antisymmetric part helps for even p).
   o.newton_steps = 1;
