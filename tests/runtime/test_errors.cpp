@@ -280,3 +280,67 @@ TEST(ApplyMode, DirectMaterializeAndRootTimesBAgree) {
 }
 
 }  // namespace
+
+// Positive definite matrices whose diagonal spans more than the storage's range: cond(A) is at least the
+// ratio of the largest to the smallest diagonal entry, so normalising A to ||A_n|| <= 1 would take its
+// small eigenvalues below the normal range. That is a pe::Error naming the diagonal's span and what to do
+// instead, never a crash: the Gershgorin test that decided whether Cholesky runs once read the bound of
+// A, and the l0 loop that of A_n, which underflowed to 0 and sent it to a factor that was never computed.
+TEST(RangeEdges, DiagonalWiderThanTheStorageRangeIsAnErrorNotACrash) {
+  PE_REQUIRE_TABLES();
+  struct Case {
+    const char* what;
+    std::int64_t n;
+    std::vector<double> a;
+    pe::DType dtype;
+    std::vector<const char*> fragments;
+  };
+  const std::vector<Case> cases = {
+      {"diag(1e308, 1e-20)", 2, {1e308, 0, 0, 1e-20}, pe::DType::f64, {"a (batch member 0)", "1e-20", "1e+308", "f64"}},
+      {"entries near 1e300 and 1e-300", 3, {1e300, 0, 0, 0, 1e-300, 1e-301, 0, 1e-301, 1e-300}, pe::DType::f64,
+       {"1e-300", "1e+300", "underflow"}},
+      // Each entry fits f32, their ratio does not.
+      {"diag(1e30, 1e-10) in f32", 2, {1e30, 0, 0, 1e-10}, pe::DType::f32, {"1e-10", "1e+30", "f32", "store A in f64"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::vector<double> x(c.a.size()), b(static_cast<std::size_t>(c.n), 1.0), z(b.size());
+    pe::Options o;
+    o.storage_from_input = false;
+    o.storage = c.dtype;
+    for (int p : {1, 2}) {
+      o.p = p;
+      std::vector<const char*> fragments = c.fragments;
+      fragments.push_back(p == 1 ? "precond jacobi" : "options.ridge");
+      auto check = [&](const std::function<void()>& call) {
+        try {
+          call();
+          ADD_FAILURE() << "no pe::Error thrown";
+        } catch (const pe::Error& e) {
+          for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+        }
+      };
+      check([&] { pe::inverse_root(pe_test::view(c.a, c.n, c.n), pe_test::out(x, c.n, c.n), o); });
+      for (pe::ApplyMode mode : {pe::ApplyMode::direct, pe::ApplyMode::materialize}) {
+        o.mode = mode;
+        check([&] {
+          pe::apply_inverse_root(pe_test::view(c.a, c.n, c.n), pe_test::view(b, c.n, 1), pe_test::out(z, c.n, 1), o);
+        });
+      }
+    }
+  }
+  // For p = 1 the diagonal scaling the message suggests is exact: diag(1e308, 1e-20)^{-1} = diag(1e-308, 1e20).
+  const std::vector<double> a = {1e308, 0, 0, 1e-20};
+  std::vector<double> x(4);
+  pe::Options o;
+  o.p = 1;
+  o.precond = pe::Precond::jacobi;
+  const pe::Report r = pe::inverse_root(pe_test::view(a, 2, 2), pe_test::out(x, 2, 2), o);
+  // Jacobi makes D A D = I up to rounding (d_i = a_ii^{-1/2} rounded: d_i^2 a_ii = 1 within a few ulps);
+  // the iteration then moves each eigenvalue by at most its tracked bound (p = 1: |x/x* - 1| <= eps).
+  const double tolerance = r.final_eps + 1e-15;
+  EXPECT_NEAR(x[0] / 1e-308, 1, tolerance);
+  EXPECT_NEAR(x[3] / 1e20, 1, tolerance);
+  EXPECT_EQ(x[1], 0);
+  EXPECT_EQ(x[2], 0);
+}
