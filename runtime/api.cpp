@@ -94,17 +94,12 @@ void move_out(Backend& backend, const Mat& src, const MutableMatrix& v, bool sym
   }
 }
 
-// Checks finiteness and symmetry on a double host copy (column-major, n x n per member).
-void check_symmetric_finite(const std::vector<double>& a, std::int64_t n, std::int64_t batch, double tolerance) {
+// Checks symmetry on a double host copy (column-major, n x n per member) of finite values.
+void check_symmetric(const std::vector<double>& a, std::int64_t n, std::int64_t batch, double tolerance) {
   for (std::int64_t k = 0; k < batch; ++k) {
     const double* m = a.data() + k * n * n;
     double max_abs = 0;
-    for (std::int64_t i = 0; i < n * n; ++i) {
-      if (!std::isfinite(m[i]))
-        throw Error("a: entry (" + std::to_string(i % n) + ", " + std::to_string(i / n) + ") of batch member " +
-                    std::to_string(k) + " is " + format_number(m[i]) + "; expected finite values");
-      max_abs = std::max(max_abs, std::abs(m[i]));
-    }
+    for (std::int64_t i = 0; i < n * n; ++i) max_abs = std::max(max_abs, std::abs(m[i]));
     for (std::int64_t j = 0; j < n; ++j)
       for (std::int64_t i = j + 1; i < n; ++i) {
         const double d = std::abs(m[i + j * n] - m[j + i * n]);
@@ -137,17 +132,26 @@ void prepare(const Matrix& a, const Options& o, Prepared& out, Report& report) {
   const std::int64_t n = a.rows, batch = a.batch;
   out.a_n = be.allocate(n, n, batch);
   move_in(be, "a", a, out.a_n, true);
+  detail::check_input_values(be, "a", a, out.a_n);
   std::vector<double> host(static_cast<std::size_t>(n * n * batch));
   be.download(out.a_n, HostMat{host.data(), DType::f64, n, n, n, batch, n * n, Layout::col_major});
   const double unit = a.dtype == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
                                             : std::numeric_limits<double>::epsilon() / 2;
-  check_symmetric_finite(host, n, batch, o.symmetry_tolerance >= 0 ? o.symmetry_tolerance : 100 * unit);
+  check_symmetric(host, n, batch, o.symmetry_tolerance >= 0 ? o.symmetry_tolerance : 100 * unit);
   for (std::int64_t k = 0; k < batch; ++k)
     for (std::int64_t i = 0; i < n; ++i) {
-      const double d = host[static_cast<std::size_t>(k * n * n + i + i * n)] + o.ridge;
-      if (!(d > 0))
-        throw Error("a: diagonal entry (" + std::to_string(i) + ", " + std::to_string(i) + ") of batch member " +
-                    std::to_string(k) + " is " + format_number(d - o.ridge) + ", so A is not positive definite");
+      const double stored = host[static_cast<std::size_t>(k * n * n + i + i * n)];
+      if (stored + o.ridge > 0) continue;
+      const std::string entry = "a: diagonal entry (" + std::to_string(i) + ", " + std::to_string(i) +
+                                ") of batch member " + std::to_string(k) + " is ";
+      // A positive entry of the caller's that the storage dtype rounded to 0 is not the caller's A.
+      const double given = a.device == Device::cpu ? detail::host_entry(a, k, i, i) : stored;
+      if (given > 0)
+        throw Error(entry + format_number(given) + ", which underflows to " + format_number(stored) + " in the " +
+                    to_string(storage) + " storage (smallest positive normal " +
+                    format_number(detail::storage_range(storage).smallest_normal) +
+                    "); expected values the storage can hold: store in f64 (options.storage) or rescale a");
+      throw Error(entry + format_number(given) + ", so A is not positive definite");
     }
 
   detail::PrecondSettings ps;
@@ -274,6 +278,8 @@ void exact_fallback(Prepared& prep, const Options& o, Mat& x, Report& r, const s
   r.target_reached = true;
 }
 
+constexpr const char* kApplyRemedy = "rescale b or a (Z scales with b, and by c^{-1/p} for c A)";
+
 template <class Clock>
 double since(typename Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -300,6 +306,7 @@ Report inverse_root(const Matrix& a, MutableMatrix x, const Options& options) {
   if (it.diverged) exact_fallback(prep, options, xm, report, it.reason);
   if (prep.pre.diagonal) be.diag_scale(&prep.pre.d, xm, &prep.pre.d);
   move_out(be, xm, x, true);
+  detail::check_result_values(be, "x", xm, x, "A^{-1/p}", "rescale a (the root of c A is c^{-1/p} times that of A)");
   report.seconds = since<Clock>(start);
   return report;
 }
@@ -331,6 +338,7 @@ Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, con
   report.mode = direct ? "direct" : "materialize";
   Mat bm = be.allocate(n, k, a.batch);
   move_in(be, "b", b, bm, false);
+  detail::check_input_values(be, "b", b, bm);
   Mat xm = be.allocate(n, n, a.batch);
   if (direct) {
     if (prep.pre.diagonal) be.diag_scale(&prep.pre.d, bm, nullptr);  // Z_0 = D B
@@ -348,6 +356,7 @@ Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, con
     }
     if (prep.pre.diagonal) be.diag_scale(&prep.pre.d, bm, nullptr);  // Z = D Z_n
     move_out(be, bm, z, false);
+    detail::check_result_values(be, "z", bm, z, "A^{-1/p} B", kApplyRemedy);
   } else {
     Mat unused;
     const auto it = iterate_unless_indefinite(prep, options, 1, false, xm, unused);
@@ -358,6 +367,7 @@ Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, con
     be.gemm(detail::Op::N, detail::Op::N, 1.0, xm, bm, 0.0, zm);
     ++report.gemms;
     move_out(be, zm, z, false);
+    detail::check_result_values(be, "z", zm, z, "A^{-1/p} B", kApplyRemedy);
   }
   report.seconds = since<Clock>(start);
   return report;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "pe/detail/format.hpp"
+#include "view_checks.hpp"
 
 namespace pe::detail {
 
@@ -30,23 +31,6 @@ struct LowerBound {
   double bound = 0;
   bool certified = false;
 };
-
-// The finite range of the storage dtype the normalised matrix lives in.
-struct StorageRange {
-  DType dtype;
-  double largest;          // largest finite value
-  double smallest_normal;  // below it, values lose precision and then flush to 0
-};
-
-StorageRange storage_range(DType storage) {
-  switch (storage) {
-    case DType::f64: return {storage, std::numeric_limits<double>::max(), std::numeric_limits<double>::min()};
-    case DType::f32: return {storage, std::numeric_limits<float>::max(), std::numeric_limits<float>::min()};
-    case DType::bf16: return {storage, 0x1.fep127, 0x1p-126};  // f32's exponent range, 8 significant bits
-    case DType::f16: return {storage, 65504.0, 0x1p-14};
-  }
-  throw Error("storage dtype " + std::to_string(static_cast<int>(storage)) + " is unknown");
-}
 
 // cond(A) >= max_i a_ii / min_i a_ii for symmetric positive definite A (lambda_max >= every diagonal
 // entry >= lambda_min). When normalising by `scale` (about lambda_max) takes the smallest diagonal entry

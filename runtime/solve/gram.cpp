@@ -145,6 +145,8 @@ Options root_options(const GramOptions& o, int budget) {
 // return noise. Costs at most kLanczosSteps products with a vector (O(d^2) each).
 constexpr int kLanczosSteps = 80;
 
+constexpr const char* kGramRemedy = "rescale b or g (A = G^T G + lambda I)";
+
 void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool dual, std::int64_t other) {
   if (o.lambda > 0) return;
   const std::int64_t d = gram.rows;
@@ -156,7 +158,9 @@ void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool
                 (dual ? "" : " or use rhs range, whose dual side works on G G^T"));
   be.max_abs_row_sum(gram, 0);
   const double norm = be.fetch_scalars()[0][0];
-  if (!(norm > 0)) throw Error(what + " is zero" + advice);
+  if (!(norm > 0))
+    throw Error(what + " is zero (G = 0, or G's entries are so small that their products underflow: then rescale g)" +
+                advice);
   const double unit = be.storage() == DType::f32 ? std::numeric_limits<float>::epsilon() / 2
                                                  : std::numeric_limits<double>::epsilon() / 2;
   const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit * norm;
@@ -235,7 +239,7 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
       Backend& be = *entry->backend;
       entry->g = be.allocate(m, n, 1);
       detail::solve::move_in(be, "g", g, entry->g);
-      detail::solve::check_finite(be, "g", entry->g);
+      detail::check_input_values(be, "g", g, entry->g);
       entry->gram = be.allocate(d, d, 1);
       if (dual)
         be.gemm(Op::N, Op::T, 1.0, entry->g, entry->g, 0.0, entry->gram);
@@ -255,7 +259,7 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
   Backend& be = *entry->backend;
   Mat bm = be.allocate(b.rows, k, 1);
   detail::solve::move_in(be, "b", b, bm);
-  detail::solve::check_finite(be, "b", bm);
+  detail::check_input_values(be, "b", b, bm);
 
   // The right-hand side the root applies to: B (plain), G^T C (primal range) or C (dual).
   Mat w = bm;
@@ -268,8 +272,10 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
       Mat zn = be.allocate(n, k, 1);
       be.gemm(Op::T, Op::N, 1.0, entry->g, root_out, 0.0, zn);  // Z = G^T (G G^T + lambda I)^{-1/p} C
       detail::solve::move_out(be, zn, z);
+      detail::check_result_values(be, "z", zn, z, "A^{-1/p} G^T C", kGramRemedy);
     } else {
       detail::solve::move_out(be, root_out, z);
+      detail::check_result_values(be, "z", root_out, z, range ? "A^{-1/p} G^T C" : "A^{-1/p} B", kGramRemedy);
     }
     report.gemms += rhs_gemms;
   };

@@ -164,6 +164,34 @@ TEST(Gram, BadInputIsAnError) {
   }
 }
 
+// Values are checked as given and results before they are returned: a non-finite B is named, and a
+// result beyond the double range ((G^T G)^{-1/2} B ~ 1e100 * 1e300) is an error, not Inf.
+TEST(Gram, NonFiniteInputsAndUnrepresentableResultsAreErrors) {
+  const std::int64_t m = 20, n = 10, k = 1;
+  std::vector<double> g = make_g(m, n, 2), b(static_cast<std::size_t>(n), 1.0), z(b.size());
+  b[3] = INFINITY;
+  try {
+    pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), options(2, 0));
+    ADD_FAILURE() << "an infinite entry of b was accepted";
+  } catch (const pe::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("b: entry (3, 0) is inf"), std::string::npos) << e.what();
+  }
+  for (double& v : g) v *= 1e-100;
+  for (double& v : b) v = 1e300;
+  for (pe::GramCache* cache : {static_cast<pe::GramCache*>(nullptr), new pe::GramCache}) {
+    pe::GramOptions o = options(2, 0);
+    o.cache = cache;
+    try {
+      pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), o);
+      ADD_FAILURE() << "an overflowing result was returned";
+    } catch (const pe::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("z (result)"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not representable in f64"), std::string::npos) << e.what();
+    }
+    delete cache;
+  }
+}
+
 TEST(GramCache, HitsReusesAndInvalidates) {
   const std::int64_t m = 90, n = 40, k = 2;
   std::vector<double> g = make_g(m, n, 61);
