@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "npy.hpp"
+#include "npy_test_support.hpp"
 #include "reference.hpp"
 
 namespace {
@@ -26,19 +27,7 @@ std::vector<double> transpose(const std::vector<double>& a, std::int64_t rows, s
   return t;
 }
 
-// A .npy file written byte by byte (version 1.0 header), so that malformed variants can be made too.
-std::string npy_bytes(const std::string& descr, const std::string& shape, bool fortran, const std::string& payload) {
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
-                       ", 'shape': (" + shape + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::string out = "\x93NUMPY";
-  out += '\x01';
-  out += '\x00';
-  out += static_cast<char>(header.size() & 0xff);
-  out += static_cast<char>(header.size() >> 8);
-  return out + header + payload;
-}
+using pe_npy_test::npy_bytes;
 
 class PeRun : public ::testing::Test {
  protected:
@@ -204,7 +193,7 @@ TEST_F(PeRun, MalformedOrMismatchedInputFailsCleanly) {
   expect_failure("root --p 2 --in " + path("asym.npy") + out, "not symmetric");
   bad = a;
   bad[5] = std::nan("");
-  write("nan.npy", bad, n, n);
+  write_raw("nan.npy", pe_npy_test::npy_f64(bad, n, n));
   expect_failure("root --p 2 --in " + path("nan.npy") + out, "finite");
   auto w = pe::reference::make_spectrum(n, 10, pe::reference::Spectrum::spread);
   w[0] = -0.5;
@@ -241,4 +230,108 @@ TEST_F(PeRun, SpectrumWiderThanDoubleFailsCleanly) {
   }
 }
 
+// Every malformed header is an error that names the file, what it holds and what was expected: once
+// shape (2^32, 2^32) overflowed the byte count ("data pointer is null"), (2^31, 2^31) asked for 2^62
+// doubles ("vector::_M_default_append"), long digits threw "stoll", (-4, -4) read as "not 2-D" and a
+// structured dtype as "header has no 'descr'".
+TEST(Npy, MalformedHeadersAreNamed) {
+  const std::string payload(32, '\0');  // 2 x 2 float64
+  struct Case {
+    std::string what, bytes, fragment;
+  };
+  auto header = [](const std::string& dict) {
+    std::string h = dict;
+    while ((10 + h.size() + 1) % 64 != 0) h += ' ';
+    h += '\n';
+    return std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(h.size() & 0xff) + static_cast<char>(h.size() >> 8) + h;
+  };
+  const std::vector<Case> cases = {
+      {"shape 2^32", npy_bytes("<f8", "4294967296, 4294967296", false, payload), "(4294967296, 4294967296)"},
+      {"shape 2^31", npy_bytes("<f8", "2147483648, 2147483648", false, payload), "holds 32 data bytes, expected more than 2^64"},
+      {"long digits", npy_bytes("<f8", "99999999999999999999999, 2", false, payload), "is too large"},
+      {"negative", npy_bytes("<f8", "-4, -4", false, payload), "shape (-4, -4) has a negative dimension"},
+      {"1-D", npy_bytes("<f8", "4,", false, payload), "shape (4,) has 1 dimension(s); expected a 2-D matrix"},
+      {"3-D", npy_bytes("<f8", "2, 2, 1", false, payload), "has 3 dimension(s)"},
+      {"empty", npy_bytes("<f8", "0, 2", false, ""), "is empty; expected at least 1 x 1"},
+      {"structured", header("{'descr': [('a', '<f8'), ('b', '<f4')], 'fortran_order': False, 'shape': (2, 2), }") + payload,
+       "is a structured dtype"},
+      {"truncated data", npy_bytes("<f8", "2, 2", false, payload.substr(0, 20)), "holds 20 data bytes, expected 32"},
+      {"padded data", npy_bytes("<f8", "2, 2", false, payload + "x"), "holds 33 data bytes, expected 32"},
+      {"magic", "NOTNUMPY" + payload, "is not a .npy file"},
+      {"version", std::string("\x93NUMPY\x09\x00", 8) + payload, "format version 9.0"},
+      {"header length", std::string("\x93NUMPY\x01\x00\xff\x7f", 10) + "{}", "is truncated: the header claims 32767 bytes"},
+      {"preamble", std::string("\x93NUMPY\x02\x00\x01", 9), "truncated inside its header length"},
+      {"fortran", npy_bytes("<f8", "2, 2", true, payload), "Fortran order"},
+      {"big-endian", npy_bytes(">f8", "2, 2", false, payload), "'>f8' is big-endian"},
+      {"integer dtype", npy_bytes("<i8", "2, 2", false, payload), "dtype '<i8' is not supported"},
+      {"missing key", header("{'fortran_order': False, 'shape': (2, 2), }") + payload, "header has no 'descr'"},
+      {"extra key", header("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), 'x': 1}") + payload,
+       "header key 'x' is not one of"},
+      {"duplicate key", header("{'descr': '<f8', 'descr': '<f8', 'fortran_order': False, 'shape': (2, 2)}") + payload,
+       "appears twice"},
+      {"not a dict", header("['descr']") + payload, "the header is not a dict"},
+      {"open string", header("{'descr: '<f8'") + payload, "header is not a valid .npy header"},
+      {"deep nesting", header("{'descr': " + std::string(200, '[')) + payload, "nested deeper than"},
+      {"shape not a tuple", header("{'descr': '<f8', 'fortran_order': False, 'shape': [2, 2]}") + payload, "is not a tuple"},
+      {"fortran not a bool", header("{'descr': '<f8', 'fortran_order': 0, 'shape': (2, 2)}") + payload,
+       "'fortran_order' is 0; expected True or False"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    try {
+      pe_run::parse_npy(c.bytes, "file.npy");
+      ADD_FAILURE() << "accepted";
+    } catch (const pe::Error& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.rfind("file.npy: ", 0), 0u) << message;
+      EXPECT_NE(message.find(c.fragment), std::string::npos) << message;
+    }
+  }
+  // What NumPy writes parses: version 1 and 2 headers, float32 and float64, spacing and a trailing comma.
+  const pe_run::NpyArray ok = pe_run::parse_npy(npy_bytes("<f8", "2, 2", false, payload), "ok.npy");
+  EXPECT_EQ(ok.rows, 2);
+  EXPECT_EQ(ok.cols, 2);
+  std::string v2 = header("{'descr':'<f4','fortran_order':False,'shape':(1,3)}") + std::string(12, '\0');
+  v2[6] = '\x02';
+  v2.insert(10, std::string("\0\0", 2));  // version 2: a 4-byte header length
+  const pe_run::NpyArray ok2 = pe_run::parse_npy(v2, "v2.npy");
+  EXPECT_EQ(ok2.dtype, pe::DType::f32);
+  EXPECT_EQ(ok2.cols, 3);
+}
+
+// write_npy refuses values it cannot write exactly (NaN, Inf, beyond float32) and leaves nothing behind.
+TEST(Npy, WriteRefusesNonFiniteValues) {
+  const fs::path dir = fs::temp_directory_path() / ("pe_npy_write_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "z.npy").string();
+  const std::vector<std::pair<pe::DType, double>> refused = {
+      {pe::DType::f64, INFINITY}, {pe::DType::f64, NAN}, {pe::DType::f32, 1e39}};
+  for (const auto& [dtype, value] : refused) {
+    try {
+      pe_run::write_npy(path, 2, 2, dtype, {1.0, 2.0, value, 4.0});
+      ADD_FAILURE() << "wrote " << value;
+    } catch (const pe::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("entry (1, 0)"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("nothing was written"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(fs::is_empty(dir));
+  }
+  fs::remove_all(dir);
+}
+
+// The CLI: a directory or an impossible shape is one line naming the path, exit status 1, no output.
+TEST_F(PeRun, UnreadableInputsNameThePath) {
+  const std::string out = " --out " + path("out.npy");
+  fs::create_directories(path("dir.npy"));
+  expect_failure("root --p 2 --in " + path("dir.npy") + out, "dir.npy: is a directory; expected a .npy file");
+  write_raw("huge.npy", npy_bytes("<f8", "4294967296, 4294967296", false, std::string(32, '\0')));
+  expect_failure("root --p 2 --in " + path("huge.npy") + out, "huge.npy: holds 32 data bytes");
+  write_raw("a.npy", npy_bytes("<f8", "2, 2", false, std::string(32, '\0')));
+  expect_failure("apply --p 2 --in " + path("a.npy") + " --rhs " + path("dir.npy") + out, "dir.npy: is a directory");
+  expect_failure("solve --in " + path("a.npy") + " --rhs " + path("missing.npy") + out,
+                 "missing.npy: cannot be opened (No such file or directory)");
+}
+
 }  // namespace
+
