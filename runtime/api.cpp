@@ -35,7 +35,7 @@ void check_options(const Options& o) {
   if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
   if (o.max_steps < 0) throw Error("options.max_steps = " + std::to_string(o.max_steps) + ": expected >= 0");
   if (o.target == 0 && o.max_gemms == 0 && o.max_steps == 0)
-    throw Error("options: give a target, a GEMM budget (max_gemms) or a step budget (max_steps)");
+    throw Error("options.target = 0 (budget only) needs a budget: options.max_gemms or options.max_steps > 0");
   if (o.degree < 0 || o.degree > 2) throw Error("options.degree = " + std::to_string(o.degree) + ": expected 0, 1 or 2");
   if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) throw Error("options.ridge = " + format_number(o.ridge) + ": expected >= 0");
   if (!(o.l_target >= 0 && o.l_target < 1))

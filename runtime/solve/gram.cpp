@@ -112,6 +112,8 @@ void check_options(const GramOptions& o) {
   if (!(o.lambda >= 0) || !std::isfinite(o.lambda))
     throw Error("options.lambda = " + format_number(o.lambda) + ": expected a finite value >= 0");
   if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
+  if (o.target == 0 && o.max_gemms == 0)
+    throw Error("options.target = 0 (budget only) needs a budget: options.max_gemms > 0");
   if (o.side == GramSide::dual && o.rhs == GramRhs::plain)
     throw Error("options.side = dual needs options.rhs = range: the identity A^{-1/p} G^T C = G^T (G G^T + lambda "
                 "I)^{-1/p} C holds only for right-hand sides of the form G^T C");

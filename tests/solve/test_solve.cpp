@@ -168,13 +168,8 @@ TEST(Solve, RightHandSidesNearTheEndsOfTheRangeAreSolved) {
   for (double& v : huge) v = std::ldexp(v, 1000);
   pe::SolveOptions o;
   use_test_schedules(o);
-  try {
-    pe::solve(view(tiny, n, n), view(huge, n, k), out(x, n, k), o);
-    ADD_FAILURE() << "an overflowing solution was returned";
-  } catch (const pe::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("x (result)"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("A^{-1} B is not representable"), std::string::npos) << e.what();
-  }
+  expect_error([&] { pe::solve(view(tiny, n, n), view(huge, n, k), out(x, n, k), o); },
+               {"x (result)", "A^{-1} B is not representable"});
 }
 
 TEST(Solve, NeverExceedsTheGemmBudget) {
