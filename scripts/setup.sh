@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# clang and libclang-rt-dev: libFuzzer (-fsanitize=fuzzer) for the fuzz tests; the main build stays g++.
 packages=(cmake ninja-build g++ make git
           libboost-dev libnlopt-cxx-dev nlohmann-json3-dev libcli11-dev
-          libopenblas-dev liblapacke-dev libgtest-dev libgmock-dev libbenchmark-dev)
+          libopenblas-dev liblapacke-dev libgtest-dev libgmock-dev libbenchmark-dev
+          clang libclang-rt-dev)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -30,8 +30,8 @@ struct Literal {
   std::string_view source;  // the literal as written (for messages)
   std::string text;         // string contents; integer digits with their sign
   bool flag = false;
-  std::vector<Literal> items;                           // tuple, list
-  std::vector<std::pair<std::string, Literal>> members;  // dict (string keys)
+  std::vector<Literal> items;     // tuple and list elements; dict values
+  std::vector<std::string> keys;  // dict keys, one per value
 };
 
 class HeaderParser {
@@ -87,7 +87,8 @@ class HeaderParser {
         const Literal key = value(depth + 1);
         if (key.kind != Literal::Kind::string) fail_at("a dict key that is not a string");
         if (!take(':')) fail_at("a missing ':' after a key");
-        out.members.emplace_back(key.text, value(depth + 1));
+        out.keys.push_back(key.text);
+        out.items.push_back(value(depth + 1));
         if (!take(',')) {
           if (!take('}')) fail_at("a missing ',' or '}' in a dict");
           break;
@@ -181,11 +182,12 @@ NpyArray parse_npy(std::string_view bytes, const std::string& origin) {
   const Literal dict = HeaderParser(header, origin).parse();
 
   std::optional<Literal> descr, fortran, shape;
-  for (const auto& [key, v] : dict.members) {
+  for (std::size_t i = 0; i < dict.keys.size(); ++i) {
+    const std::string& key = dict.keys[i];
     std::optional<Literal>* slot = key == "descr" ? &descr : key == "fortran_order" ? &fortran : key == "shape" ? &shape : nullptr;
     if (!slot) fail(origin, "header key '" + key + "' is not one of 'descr', 'fortran_order', 'shape'");
     if (*slot) fail(origin, "header key '" + key + "' appears twice");
-    *slot = v;
+    *slot = dict.items[i];
   }
   for (const auto& [name, v] : {std::pair{"descr", &descr}, std::pair{"fortran_order", &fortran}, std::pair{"shape", &shape}})
     if (!*v) fail(origin, std::string("header has no '") + name + "' (expected 'descr', 'fortran_order' and 'shape')");
