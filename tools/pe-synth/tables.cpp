@@ -61,11 +61,21 @@ std::string fnv1a64(const std::string& text) {
   throw Error("pe-synth: config " + origin + ": field '" + field + "' " + what);
 }
 
+// A config value for a message: scalars as written (cut at 64 characters), containers by kind and size.
+// Dumping a container recurses as deep as it nests, and a config nested a few hundred thousand levels
+// deep overflowed the stack (found by fuzzing).
+std::string describe_value(const json& v) {
+  if (v.is_array()) return "an array of " + std::to_string(v.size()) + " element(s)";
+  if (v.is_object()) return "an object of " + std::to_string(v.size()) + " member(s)";
+  const std::string text = v.dump();
+  return text.size() <= 64 ? text : text.substr(0, 61) + "...";
+}
+
 std::vector<int> int_list(const json& j, const std::string& origin, const std::string& field, int lo, int hi) {
   if (!j.is_array() || j.empty()) config_fail(origin, field, "must be a non-empty array of integers");
   std::vector<int> out;
   for (const auto& v : j) {
-    if (!v.is_number_integer()) config_fail(origin, field, "must hold integers, found " + v.dump());
+    if (!v.is_number_integer()) config_fail(origin, field, "must hold integers, found " + describe_value(v));
     const long long x = v.get<long long>();
     if (x < lo || x > hi)
       config_fail(origin, field, "value " + std::to_string(x) + " is not in [" + std::to_string(lo) + ", " +
@@ -77,13 +87,13 @@ std::vector<int> int_list(const json& j, const std::string& origin, const std::s
   return out;
 }
 double number(const json& j, const std::string& origin, const std::string& field) {
-  if (!j.is_number()) config_fail(origin, field, "must be a number, found " + j.dump());
+  if (!j.is_number()) config_fail(origin, field, "must be a number, found " + describe_value(j));
   const double d = j.get<double>();
   if (!std::isfinite(d)) config_fail(origin, field, "must be finite");
   return d;
 }
 int integer(const json& j, const std::string& origin, const std::string& field, int lo, int hi) {
-  if (!j.is_number_integer()) config_fail(origin, field, "must be an integer, found " + j.dump());
+  if (!j.is_number_integer()) config_fail(origin, field, "must be an integer, found " + describe_value(j));
   const long long x = j.get<long long>();
   if (x < lo || x > hi)
     config_fail(origin, field, "= " + std::to_string(x) + " is not in [" + std::to_string(lo) + ", " +
