@@ -271,6 +271,10 @@ TEST(Npy, MalformedHeadersAreNamed) {
       {"not a dict", header("['descr']") + payload, "the header is not a dict"},
       {"open string", header("{'descr: '<f8'") + payload, "header is not a valid .npy header"},
       {"deep nesting", header("{'descr': " + std::string(200, '[')) + payload, "nested deeper than"},
+      // A corrupt key (found by the bad-input corpus) is quoted with its control bytes escaped: one line.
+      {"control bytes", header("{'de\nscr\x01\x93': '<f8', 'fortran_order': False, 'shape': (2, 2)}") + payload,
+       "header key 'de\\x0ascr\\x01\\x93' is not one of"},
+      {"long key", header("{'" + std::string(300, 'k') + "': 1}") + payload, "header key '" + std::string(80, 'k') + "...'"},
       {"shape not a tuple", header("{'descr': '<f8', 'fortran_order': False, 'shape': [2, 2]}") + payload, "is not a tuple"},
       {"fortran not a bool", header("{'descr': '<f8', 'fortran_order': 0, 'shape': (2, 2)}") + payload,
        "'fortran_order' is 0; expected True or False"},
@@ -284,6 +288,7 @@ TEST(Npy, MalformedHeadersAreNamed) {
       const std::string message = e.what();
       EXPECT_EQ(message.rfind("file.npy: ", 0), 0u) << message;
       EXPECT_NE(message.find(c.fragment), std::string::npos) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     }
   }
   // What NumPy writes parses: version 1 and 2 headers, float32 and float64, spacing and a trailing comma.

@@ -21,6 +21,25 @@ namespace {
 
 [[noreturn]] void fail(const std::string& origin, const std::string& what) { throw pe::Error(origin + ": " + what); }
 
+// Header text quoted in a message: bytes outside printable ASCII as \xNN (a corrupt header must not put
+// control characters or line breaks into a one-line message), cut after 80 characters.
+std::string printable(std::string_view text) {
+  static constexpr std::size_t kMax = 80;
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  if (text.size() > kMax) out += "...";
+  return out;
+}
+
 // The header is a Python dict literal, e.g. {'descr': '<f8', 'fortran_order': False, 'shape': (3, 3), }.
 // A small recursive-descent parser (no regex: its backtracking is slow and deep on hostile input) for
 // the literals NumPy writes there: strings, True/False/None, integers, tuples, lists and dicts.
@@ -116,7 +135,7 @@ class HeaderParser {
     } else if (take_word("None")) {
       out.kind = Literal::Kind::none;
     } else {
-      fail_at(std::string("an unexpected character '") + c + "'");
+      fail_at("an unexpected character '" + printable(std::string_view(&s_[pos_], 1)) + "'");
     }
     out.source = s_.substr(start, pos_ - start);
     return out;
@@ -147,7 +166,7 @@ std::uint64_t little_endian(std::string_view bytes, std::size_t offset, int coun
 
 // A shape dimension as written: a non-negative integer that fits std::int64_t.
 std::int64_t dimension(const Literal& d, const std::string& shape, const std::string& origin) {
-  if (d.kind != Literal::Kind::integer) fail(origin, "shape " + shape + " holds " + std::string(d.source) + ", not an integer");
+  if (d.kind != Literal::Kind::integer) fail(origin, "shape " + shape + " holds " + printable(d.source) + ", not an integer");
   if (d.text[0] == '-' && d.text.find_first_not_of("-0") != std::string::npos)
     fail(origin, "shape " + shape + " has a negative dimension; expected sizes >= 1");
   std::uint64_t v = 0;
@@ -155,7 +174,7 @@ std::int64_t dimension(const Literal& d, const std::string& shape, const std::st
     if (c < '0' || c > '9') continue;
     const auto digit = static_cast<std::uint64_t>(c - '0');
     if (v > (static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) - digit) / 10)
-      fail(origin, "shape " + shape + ": dimension " + d.text + " is too large (expected at most 2^63 - 1)");
+      fail(origin, "shape " + shape + ": dimension " + printable(d.text) + " is too large (expected at most 2^63 - 1)");
     v = v * 10 + digit;
   }
   return static_cast<std::int64_t>(v);
@@ -185,8 +204,8 @@ NpyArray parse_npy(std::string_view bytes, const std::string& origin) {
   for (std::size_t i = 0; i < dict.keys.size(); ++i) {
     const std::string& key = dict.keys[i];
     std::optional<Literal>* slot = key == "descr" ? &descr : key == "fortran_order" ? &fortran : key == "shape" ? &shape : nullptr;
-    if (!slot) fail(origin, "header key '" + key + "' is not one of 'descr', 'fortran_order', 'shape'");
-    if (*slot) fail(origin, "header key '" + key + "' appears twice");
+    if (!slot) fail(origin, "header key '" + printable(key) + "' is not one of 'descr', 'fortran_order', 'shape'");
+    if (*slot) fail(origin, "header key '" + printable(key) + "' appears twice");
     *slot = dict.items[i];
   }
   for (const auto& [name, v] : {std::pair{"descr", &descr}, std::pair{"fortran_order", &fortran}, std::pair{"shape", &shape}})
@@ -194,9 +213,9 @@ NpyArray parse_npy(std::string_view bytes, const std::string& origin) {
 
   NpyArray out;
   if (descr->kind != Literal::Kind::string)
-    fail(origin, "dtype " + std::string(descr->source) +
+    fail(origin, "dtype " + printable(descr->source) +
                      " is a structured dtype; expected a plain float32 '<f4' or float64 '<f8' array");
-  const std::string& d = descr->text;
+  const std::string d = printable(descr->text);
   if (d == "<f8" || d == "=f8") {
     out.dtype = pe::DType::f64;
   } else if (d == "<f4" || d == "=f4") {
@@ -207,10 +226,10 @@ NpyArray parse_npy(std::string_view bytes, const std::string& origin) {
     fail(origin, "dtype '" + d + "' is not supported (expected little-endian float32 '<f4' or float64 '<f8')");
   }
   if (fortran->kind != Literal::Kind::boolean)
-    fail(origin, "header 'fortran_order' is " + std::string(fortran->source) + "; expected True or False");
+    fail(origin, "header 'fortran_order' is " + printable(fortran->source) + "; expected True or False");
   if (fortran->flag) fail(origin, "is in Fortran order; expected C order (save np.ascontiguousarray(a))");
 
-  const std::string shape_text(shape->source);
+  const std::string shape_text = printable(shape->source);
   if (shape->kind != Literal::Kind::tuple) fail(origin, "shape " + shape_text + " is not a tuple");
   if (shape->items.size() != 2)
     fail(origin, "shape " + shape_text + " has " + std::to_string(shape->items.size()) +
