@@ -94,7 +94,9 @@ void throw_first_nonfinite(Backend& backend, const Mat& m, const std::string& na
 
 bool any_nonfinite(Backend& backend, const Mat& m) {
   backend.count_nonfinite(m, 0);
-  for (double count : backend.fetch_scalars()[0])
+  // Kept in a variable: a range-for over fetch_scalars()[0] would read the temporary after it is gone.
+  const std::vector<std::vector<double>> slots = backend.fetch_scalars();
+  for (double count : slots[0])
     if (count > 0) return true;
   return false;
 }

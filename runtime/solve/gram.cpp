@@ -249,6 +249,9 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
         be.gemm(Op::T, Op::N, 1.0, entry->g, entry->g, 0.0, entry->gram);
       be.symmetrize(entry->gram);
       report.gemms += 1;
+      // Finite G whose products pass the largest value: say so here, not later as an infinite "a".
+      detail::check_finite(be, dual ? "g (its Gram G G^T overflows: rescale g)" : "g (its Gram G^T G overflows: rescale g)",
+                           entry->gram);
       check_not_singular(be, entry->gram, o, dual, dual ? n : m);
     } catch (...) {
       if (o.cache) {  // never keep a half-built entry

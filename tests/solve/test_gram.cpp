@@ -178,6 +178,10 @@ TEST(Gram, NonFiniteInputsAndUnrepresentableResultsAreErrors) {
   b[3] = INFINITY;
   expect_error([&] { pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), options(2, 0)); },
                {"b: entry (3, 0) is inf"});
+  std::vector<double> big(g);
+  for (double& v : big) v *= 1e200;  // G^T G ~ 1e400
+  expect_error([&] { pe::gram_apply(view(big, m, n), view(b, n, k), out(z, n, k), options(2, 1)); },
+               {"g (its Gram G^T G overflows: rescale g)", "is inf"});
   for (double& v : g) v *= 1e-100;
   for (double& v : b) v = 1e300;
   for (pe::GramCache* cache : {static_cast<pe::GramCache*>(nullptr), new pe::GramCache}) {
