@@ -1,9 +1,9 @@
 # Installation and the CMake package. After `cmake --install`, a consumer writes
 #   find_package(pe CONFIG REQUIRED)
 #   target_link_libraries(app PRIVATE pe::runtime)      # the library (static) and include/pe
-# and gets pe::schedules (the generated tables + record types, header-only) and pe::pe-synth (the
-# schedule compiler, to generate its own tables at build time). Included from the top CMakeLists.txt
-# when pe is the top-level project (PE_INSTALL).
+# and gets pe::schedules (the generated tables + record types, header-only), pe::pe-synth (the
+# schedule compiler, to generate its own tables at build time) and pe::pe-run (the command line).
+# Included from the top CMakeLists.txt when pe is the top-level project (PE_INSTALL).
 include(CMakePackageConfigHelpers)
 
 set(PE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/pe CACHE STRING "Where the pe CMake package is installed")
@@ -21,10 +21,13 @@ if(TARGET pe_runtime_cuda)
   list(APPEND pe_exported pe_runtime_cuda)
   set_target_properties(pe_runtime_cuda PROPERTIES EXPORT_NAME runtime_cuda)
 endif()
-if(TARGET pe-synth)
-  list(APPEND pe_exported pe-synth)
-  set_target_properties(pe-synth PROPERTIES EXPORT_NAME pe-synth)
-endif()
+# The two command-line tools: pe-synth (generate and verify tables) and pe-run (.npy in and out).
+foreach(tool pe-synth pe-run)
+  if(TARGET ${tool})
+    list(APPEND pe_exported ${tool})
+    set_target_properties(${tool} PROPERTIES EXPORT_NAME ${tool})
+  endif()
+endforeach()
 
 install(TARGETS ${pe_exported} EXPORT peTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "pe/detail/format.hpp"
+#include "view_checks.hpp"
 
 namespace pe::detail {
 
@@ -30,6 +31,39 @@ struct LowerBound {
   bool positive_definite = true;
   double bound = 0;
 };
+
+// cond(A) >= max_i a_ii / min_i a_ii for symmetric positive definite A (lambda_max >= every diagonal
+// entry >= lambda_min). When normalising by `scale` (about lambda_max) takes the smallest diagonal entry
+// below the storage's normal range, the normalised matrix cannot hold A's small eigenvalues: they
+// underflow, and what is left is no longer A. Refuse it with what would work instead.
+void check_normalised_diagonal(const std::vector<double>& host_a, std::int64_t n, const PrecondSettings& s,
+                               const std::vector<double>& scale, const StorageRange& range) {
+  for (std::size_t k = 0; k < scale.size(); ++k) {
+    double lo = std::numeric_limits<double>::infinity(), hi = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double d = host_a[k * static_cast<std::size_t>(n * n) + static_cast<std::size_t>(i + i * n)] + s.ridge;
+      lo = std::min(lo, d);
+      hi = std::max(hi, d);
+    }
+    const double normalised = lo / scale[k];
+    if (normalised >= range.smallest_normal) continue;
+    const double ratio = hi / lo;  // overflows for the widest spans: then say it as a power of ten
+    const std::string cond = std::isfinite(ratio) ? format_number(ratio)
+                                                  : "10^" + format_number(std::log10(hi) - std::log10(lo));
+    std::vector<std::string> remedies;
+    if (range.dtype != DType::f64) remedies.push_back("store A in f64");
+    if (s.p == 1) remedies.push_back("use precond jacobi (exact for p = 1)");
+    remedies.push_back("shift it by a ridge (roots and applies: options.ridge) if A + ridge I will do");
+    std::string remedy = remedies.front();
+    for (std::size_t i = 1; i < remedies.size(); ++i) remedy += (i + 1 < remedies.size() ? ", " : " or ") + remedies[i];
+    throw Error("a (batch member " + std::to_string(k) + "): the diagonal spans [" + format_number(lo) + ", " +
+                format_number(hi) + "], so cond(A) >= " + cond + "; normalised by " + format_number(scale[k]) +
+                " its smallest entry becomes " + format_number(normalised) + ", below the smallest normal " +
+                to_string(range.dtype) + " number " + format_number(range.smallest_normal) +
+                ", so A's small eigenvalues would underflow. Expected a spectrum the " + to_string(range.dtype) +
+                " storage can hold: " + remedy);
+  }
+}
 
 std::vector<double> diagonal_scaling(Precond mode, const std::vector<double>& host_a, std::int64_t n,
                                      std::int64_t k, double ridge) {
@@ -158,10 +192,15 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       const std::vector<double> dk = diagonal_scaling(s.mode, host_a, n, k, s.ridge);
       std::copy(dk.begin(), dk.end(), d.begin() + k * n);
     }
-    for (double x : d)
-      if (!std::isfinite(x) || x <= 0)
-        throw Error(std::string("precond ") + to_string(s.mode) + ": the scaling is not finite and positive (A has a "
-                    "non-positive diagonal or row sum), so A is not positive definite");
+    // The diagonal was checked positive, so a scaling that is not finite and positive comes from a row
+    // sum (aol) or row maximum (ruiz) that overflowed double, or from entries that underflowed.
+    for (std::size_t i = 0; i < d.size(); ++i)
+      if (!std::isfinite(d[i]) || d[i] <= 0)
+        throw Error(std::string("precond ") + to_string(s.mode) + ": the scaling of row " +
+                    std::to_string(static_cast<std::int64_t>(i) % n) + " (batch member " +
+                    std::to_string(static_cast<std::int64_t>(i) / n) + ") is " + format_number(d[i]) +
+                    ", expected a finite positive value: the entries of that row are beyond what double can "
+                    "sum; rescale a by a power of two or use precond jacobi");
     out.d = ws.d;
     backend.upload(HostMat{d.data(), DType::f64, n, 1, n, batch, n, Layout::col_major}, out.d);
     backend.diag_scale(&out.d, a, &out.d);
@@ -172,13 +211,17 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   backend.gershgorin(a, kGershLo, kGershHi);
   auto slots = backend.fetch_scalars();
   out.scale.resize(nb);
+  const StorageRange range = storage_range(backend.storage());
   // Outside the range where frobenius_norm is accurate, it is taken again after dividing by ||A||_inf.
   bool frobenius_after_scaling = false;
   for (std::size_t k = 0; k < nb; ++k) {
     double u = slots[kInfNorm][k];
-    if (!(u > 0) || !std::isfinite(u) || !std::isfinite(1 / u))
-      throw Error("A (batch member " + std::to_string(k) + ") has norm ||A||_inf = " + format_number(u) +
-                  "; a positive definite matrix needs a positive, finite norm whose reciprocal is finite too");
+    // The backend multiplies by 1 / u in the storage dtype, so the reciprocal must be finite there.
+    if (!(u > 0) || !std::isfinite(u) || !(1 / u <= range.largest))
+      throw Error("a (batch member " + std::to_string(k) + "): ||A||_inf = " + format_number(u) + " " +
+                  (std::isinf(u) ? "overflows although every entry is finite (its rows sum past the largest double)"
+                                 : "is too small: its reciprocal overflows " + std::string(to_string(range.dtype)) + " storage") +
+                  "; rescale a by a power of two c (the root of c A is c^{-1/p} times that of A)");
     if (s.mode == Precond::frobenius) {
       if (u < kFrobeniusSafeLo || u > kFrobeniusSafeHi)
         frobenius_after_scaling = true;
@@ -203,10 +246,22 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
     backend.scale(inv_scale, a);
   }
 
-  // Lower bound: Gershgorin (rigorous), else caller hints, else a Cholesky-based estimate.
-  auto needs_cholesky = [&](std::size_t k) {
-    return !(slots[kGershLo][k] > 0) && !(s.lambda_min_hint > 0 && !out.diagonal) && !(s.kappa_hint > 1);
-  };
+  if (!out.diagonal) check_normalised_diagonal(host_a, n, s, out.scale, range);
+
+  // Lower bound: Gershgorin (rigorous), else caller hints, else a Cholesky-based estimate. The source is
+  // decided once per member, from the Gershgorin bound of the normalised matrix: the same number that
+  // becomes l0 (the bound of A itself can be positive where the normalised one underflows to 0).
+  enum class Source { gershgorin, lambda_min_hint, kappa_hint, cholesky };
+  std::vector<double> gershgorin_lo(nb);
+  std::vector<Source> source_of(nb);
+  for (std::size_t k = 0; k < nb; ++k) {
+    gershgorin_lo[k] = slots[kGershLo][k] / out.scale[k];
+    source_of[k] = gershgorin_lo[k] > 0                        ? Source::gershgorin
+                   : s.lambda_min_hint > 0 && !out.diagonal ? Source::lambda_min_hint
+                   : s.kappa_hint > 1                        ? Source::kappa_hint
+                                                             : Source::cholesky;
+  }
+  auto needs_cholesky = [&](std::size_t k) { return source_of[k] == Source::cholesky; };
   std::vector<double> stored;  // A_n as stored, in double (only when a Cholesky bound is needed)
   auto download_stored = [&] {
     stored.resize(static_cast<std::size_t>(n * n * batch));
@@ -239,15 +294,14 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   std::vector<double> max_diag;
   bool below_floor = false;
   for (std::size_t k = 0; k < nb; ++k) {
-    const double g = slots[kGershLo][k] / out.scale[k];
-    if (g > 0) {
-      out.l0[k] = g;
+    if (source_of[k] == Source::gershgorin) {
+      out.l0[k] = gershgorin_lo[k];  // (the tightening above scaled only members that need Cholesky)
       out.l0_rigorous[k] = true;
       source[k] = "gershgorin";
-    } else if (s.lambda_min_hint > 0 && !out.diagonal) {
+    } else if (source_of[k] == Source::lambda_min_hint) {
       out.l0[k] = (s.lambda_min_hint + s.ridge) / out.scale[k];
       source[k] = "lambda_min_hint";
-    } else if (s.kappa_hint > 1) {
+    } else if (source_of[k] == Source::kappa_hint) {
       // lambda_max(A_n) >= max_i (A_n)_ii, so max diagonal / kappa bounds lambda_min from below if kappa holds.
       if (max_diag.empty()) {
         std::vector<double> diag(static_cast<std::size_t>(n * batch));

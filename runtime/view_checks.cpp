@@ -1,7 +1,12 @@
 #include "view_checks.hpp"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <vector>
+
+#include "pe/detail/format.hpp"
 
 namespace pe::detail {
 
@@ -33,5 +38,108 @@ void check_view(const char* name, const View& v, Device device, Batching batchin
 
 template void check_view<Matrix>(const char*, const Matrix&, Device, Batching);
 template void check_view<MutableMatrix>(const char*, const MutableMatrix&, Device, Batching);
+
+StorageRange storage_range(DType storage) {
+  // Round to nearest even turns magnitudes from largest + half an ulp up into infinity (the largest
+  // finite value of each of these formats has an odd significand, so the tie rounds up too).
+  switch (storage) {
+    case DType::f64:
+      return {storage, std::numeric_limits<double>::max(), std::numeric_limits<double>::min(), INFINITY};
+    case DType::f32: return {storage, 0x1.fffffep127, 0x1p-126, 0x1.ffffffp127};
+    case DType::bf16: return {storage, 0x1.fep127, 0x1p-126, 0x1.ffp127};  // f32's exponent range
+    case DType::f16: return {storage, 65504.0, 0x1p-14, 65520.0};
+  }
+  throw Error("storage dtype " + std::to_string(static_cast<int>(storage)) + " is unknown");
+}
+
+template <class View>
+double host_entry(const View& v, std::int64_t k, std::int64_t i, std::int64_t j) {
+  const std::int64_t index = k * v.stride + (v.layout == Layout::col_major ? i + j * v.ld : i * v.ld + j);
+  return v.dtype == DType::f32 ? static_cast<double>(static_cast<const float*>(v.data)[index])
+                               : static_cast<const double*>(v.data)[index];
+}
+
+template double host_entry<Matrix>(const Matrix&, std::int64_t, std::int64_t, std::int64_t);
+template double host_entry<MutableMatrix>(const MutableMatrix&, std::int64_t, std::int64_t, std::int64_t);
+
+namespace {
+
+std::string position(std::int64_t k, std::int64_t i, std::int64_t j, std::int64_t batch) {
+  return "entry (" + std::to_string(i) + ", " + std::to_string(j) + ")" +
+         (batch > 1 ? " of batch member " + std::to_string(k) : "");
+}
+
+// Calls visit(k, i, j, value) for every entry of a host view until it returns false; false if stopped.
+template <class View, class Visit>
+bool each_host_entry(const View& v, Visit visit) {
+  for (std::int64_t k = 0; k < v.batch; ++k)
+    for (std::int64_t j = 0; j < v.cols; ++j)
+      for (std::int64_t i = 0; i < v.rows; ++i)
+        if (!visit(k, i, j, host_entry(v, k, i, j))) return false;
+  return true;
+}
+
+// The first non-finite entry of a backend matrix, from a host copy (the error path only).
+void throw_first_nonfinite(Backend& backend, const Mat& m, const std::string& name, const std::string& after) {
+  std::vector<double> host(static_cast<std::size_t>(m.rows * m.cols * m.batch));
+  backend.download(m, HostMat{host.data(), DType::f64, m.rows, m.cols, m.rows, m.batch, m.rows * m.cols,
+                              Layout::col_major});
+  for (std::size_t index = 0; index < host.size(); ++index)
+    if (!std::isfinite(host[index])) {
+      const auto e = static_cast<std::int64_t>(index), per = m.rows * m.cols;
+      throw Error(name + ": " + position(e / per, e % per % m.rows, e % per / m.rows, m.batch) + " is " +
+                  format_number(host[index]) + after);
+    }
+}
+
+bool any_nonfinite(Backend& backend, const Mat& m) {
+  backend.count_nonfinite(m, 0);
+  // Kept in a variable: a range-for over fetch_scalars()[0] would read the temporary after it is gone.
+  const std::vector<std::vector<double>> slots = backend.fetch_scalars();
+  for (double count : slots[0])
+    if (count > 0) return true;
+  return false;
+}
+
+}  // namespace
+
+void check_finite(Backend& backend, const char* name, const Mat& m) {
+  if (any_nonfinite(backend, m)) throw_first_nonfinite(backend, m, name, "; expected finite values");
+}
+
+void check_input_values(Backend& backend, const char* name, const Matrix& v, const Mat& stored) {
+  if (v.device != Device::cpu) {
+    check_finite(backend, name, stored);  // a device view is in the storage dtype: nothing was converted
+    return;
+  }
+  const StorageRange range = storage_range(backend.storage());
+  each_host_entry(v, [&](std::int64_t k, std::int64_t i, std::int64_t j, double value) {
+    if (!std::isfinite(value))
+      throw Error(std::string(name) + ": " + position(k, i, j, v.batch) + " is " + format_number(value) +
+                  "; expected finite values");
+    if (std::abs(value) >= range.overflow_threshold)
+      throw Error(std::string(name) + ": " + position(k, i, j, v.batch) + " = " + format_number(value) +
+                  " overflows the " + to_string(range.dtype) + " storage (largest finite " + format_number(range.largest) +
+                  "); expected values the storage can hold: store in f64 (options.storage) or rescale " + name);
+    return true;
+  });
+}
+
+void check_result_values(Backend& backend, const char* name, const Mat& stored, const MutableMatrix& v,
+                         const std::string& what, const std::string& remedy) {
+  const std::string after = "; expected finite values: " + what + " is not representable in " +
+                            to_string(v.device == Device::cpu ? v.dtype : backend.storage()) + " (largest finite " +
+                            format_number(storage_range(v.device == Device::cpu ? v.dtype : backend.storage()).largest) +
+                            ") or overflowed on the way; " + remedy;
+  if (v.device != Device::cpu) {
+    if (any_nonfinite(backend, stored)) throw_first_nonfinite(backend, stored, std::string(name) + " (result)", after);
+    return;
+  }
+  each_host_entry(v, [&](std::int64_t k, std::int64_t i, std::int64_t j, double value) {
+    if (!std::isfinite(value))
+      throw Error(std::string(name) + " (result): " + position(k, i, j, v.batch) + " is " + format_number(value) + after);
+    return true;
+  });
+}
 
 }  // namespace pe::detail

@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# clang and libclang-rt-dev: libFuzzer (-fsanitize=fuzzer) for the fuzz tests; the main build stays g++.
 packages=(cmake ninja-build g++ make git
           libboost-dev libnlopt-cxx-dev nlohmann-json3-dev libcli11-dev
-          libopenblas-dev liblapacke-dev libgtest-dev libgmock-dev libbenchmark-dev)
+          libopenblas-dev liblapacke-dev libgtest-dev libgmock-dev libbenchmark-dev
+          clang libclang-rt-dev)
 # A python3 with venv and headers for the Python package: the one on PATH when it has them, else Debian's.
 if ! python3 -c 'import ensurepip, os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then

@@ -13,6 +13,9 @@
 // Views never own memory. A host view (Device::cpu) of dtype f32 or f64 is converted to the iteration's
 // storage dtype (Options::storage, default: the dtype of A) and works with either Options::device (a CUDA
 // run copies it in and out); views with Device::cuda hold device pointers and need Options::device cuda.
+// Inputs must be finite and representable in the storage dtype; a result that is not finite (not
+// representable in the output's dtype) is a pe::Error, never returned. After an error the contents of
+// the output views are unspecified.
 #pragma once
 
 #include <cstdint>

@@ -111,7 +111,7 @@ void check_options(const Options& o) {
   if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
   if (o.max_steps < 0) throw Error("options.max_steps = " + std::to_string(o.max_steps) + ": expected >= 0");
   if (o.target == 0 && o.max_gemms == 0 && o.max_steps == 0)
-    throw Error("options: give a target, a GEMM budget (max_gemms) or a step budget (max_steps)");
+    throw Error("options.target = 0 (budget only) needs a budget: options.max_gemms or options.max_steps > 0");
   if (o.degree < 0 || o.degree > 4)
     throw Error("options.degree = " + std::to_string(o.degree) + ": expected 0 (automatic) or 1..4");
   if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) throw Error("options.ridge = " + format_number(o.ridge) + ": expected >= 0");
@@ -688,20 +688,6 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   return report;
 }
 
-void RootEngine::check_rhs_finite() {
-  be_->count_nonfinite(b_in_, 0);
-  if (!(be_->fetch_scalars()[0][0] > 0)) return;
-  std::vector<double> host(static_cast<std::size_t>(n_ * k_ * batch_));
-  be_->download(b_in_, HostMat{host.data(), DType::f64, n_, k_, n_, batch_, n_ * k_, Layout::col_major});
-  for (std::size_t i = 0; i < host.size(); ++i)
-    if (!std::isfinite(host[i])) {
-      const auto idx = static_cast<std::int64_t>(i);
-      throw Error("b: entry (" + std::to_string(idx % n_) + ", " + std::to_string((idx / n_) % k_) + ") of batch member " +
-                  std::to_string(idx / (n_ * k_)) + " is " + format_number(host[i]) + " in the " +
-                  to_string(be_->storage()) + " storage; expected finite values");
-    }
-}
-
 Report RootEngine::execute_root(const Matrix& a, MutableMatrix x) {
   if (b_desc_) throw Error("internal: execute_root on an apply plan");
   const auto start = Clock::now();
@@ -710,8 +696,10 @@ Report RootEngine::execute_root(const Matrix& a, MutableMatrix x) {
   if (x.rows != n_ || x.cols != n_ || x.batch != batch_)
     throw Error("x: shape " + shape_text(x.rows, x.cols, x.batch) + " does not match a's " + shape_text(n_, n_, batch_));
   move_in_a(a);
+  check_input_values(*be_, "a", a, a_in_);
   Report r = run_checked(a_in_, &a, {});
   move_out(*be_, x_, x, true);
+  check_result_values(*be_, "x", x_, x, "A^{-1/p}", "rescale a (the root of c A is c^{-1/p} times that of A)");
   r.seconds = seconds_since(start);
   return r;
 }
@@ -729,10 +717,12 @@ Report RootEngine::execute_apply(const Matrix& a, const Matrix& b, MutableMatrix
     throw Error("z: shape " + shape_text(z.rows, z.cols, z.batch) + " does not match b's " +
                 shape_text(b.rows, b.cols, b.batch));
   move_in_a(a);
+  check_input_values(*be_, "a", a, a_in_);
   move_in(*be_, "b", b, b_in_, false);
-  check_rhs_finite();
+  check_input_values(*be_, "b", b, b_in_);
   Report r = run_checked(a_in_, &a, {});
   move_out(*be_, z_, z, false);
+  check_result_values(*be_, "z", z_, z, "A^{-1/p} B", "rescale b or a (Z scales with b, and by c^{-1/p} for c A)");
   r.seconds = seconds_since(start);
   return r;
 }

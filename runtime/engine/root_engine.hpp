@@ -68,7 +68,6 @@ class RootEngine {
   void check_a(const Matrix& a) const;
   void move_in_a(const Matrix& a);
   Report run_checked(const Mat& a, const Matrix* caller_view, const RunOverrides& overrides);
-  void check_rhs_finite();
   void validate_input(const Mat& a, const Matrix* caller_view);
   bool decide_direct() const;
   PlanRequest plan_request(DType storage, double l0, double target, int max_gemms, StepOutput output) const;

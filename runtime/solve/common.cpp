@@ -10,17 +10,6 @@ std::vector<double> host_copy(Backend& backend, const Mat& m) {
   return out;
 }
 
-void check_finite(Backend& backend, const char* name, const Mat& m) {
-  backend.count_nonfinite(m, 0);
-  if (!(backend.fetch_scalars()[0][0] > 0)) return;
-  const std::vector<double> host = host_copy(backend, m);
-  for (std::size_t i = 0; i < host.size(); ++i)
-    if (!std::isfinite(host[i]))
-      throw Error(std::string(name) + ": entry (" + std::to_string(static_cast<std::int64_t>(i) % m.rows) + ", " +
-                  std::to_string(static_cast<std::int64_t>(i) / m.rows) + ") is " + format_number(host[i]) +
-                  "; expected finite values");
-}
-
 void move_in(Backend& backend, const char* name, const Matrix& v, Mat& dst) {
   if (v.device == Device::cpu) {
     backend.upload(HostMat{const_cast<void*>(v.data), v.dtype, v.rows, v.cols, v.ld, 1, 0, v.layout}, dst);

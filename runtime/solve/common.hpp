@@ -14,9 +14,6 @@ namespace pe::detail::solve {
 
 // A host (double, column-major) copy of a backend matrix.
 std::vector<double> host_copy(Backend& backend, const Mat& m);
-// Throws pe::Error naming the argument and the first non-finite entry (counted on the backend; the
-// host copy that finds the entry is made only on that error path).
-void check_finite(Backend& backend, const char* name, const Mat& m);
 
 // Backend matrix <- caller view (host: converted; device: must be in the storage dtype, column-major).
 void move_in(Backend& backend, const char* name, const Matrix& v, Mat& dst);

@@ -114,6 +114,8 @@ void check_gram_options(const GramOptions& o) {
   if (!(o.lambda >= 0) || !std::isfinite(o.lambda))
     throw Error("options.lambda = " + format_number(o.lambda) + ": expected a finite value >= 0");
   if (o.max_gemms < 0) throw Error("options.max_gemms = " + std::to_string(o.max_gemms) + ": expected >= 0");
+  if (o.target == 0 && o.max_gemms == 0)
+    throw Error("options.target = 0 (budget only) needs a budget: options.max_gemms > 0");
   if (o.side == GramSide::dual && o.rhs == GramRhs::plain)
     throw Error("options.side = dual needs options.rhs = range: the identity A^{-1/p} G^T C = G^T (G G^T + lambda "
                 "I)^{-1/p} C holds only for right-hand sides of the form G^T C");
@@ -159,7 +161,9 @@ void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool
                 (dual ? "" : " or use rhs range, whose dual side works on G G^T"));
   be.max_abs_row_sum(gram, 0);
   const double norm = be.fetch_scalars()[0][0];
-  if (!(norm > 0)) throw Error(what + " is zero" + advice);
+  if (!(norm > 0))
+    throw Error(what + " is zero (G = 0, or G's entries are so small that their products underflow: then rescale g)" +
+                advice);
   const double unit = detail::unit_roundoff(be.storage());
   const double threshold = 10 * std::sqrt(static_cast<double>(d)) * unit * norm;
   const double ritz = detail::solve::smallest_ritz_value(be, gram, kLanczosSteps, threshold, lanczos);
@@ -170,6 +174,8 @@ void check_not_singular(Backend& be, const Mat& gram, const GramOptions& o, bool
 }
 
 }  // namespace
+
+constexpr const char* kGramRemedy = "rescale b or g (A = G^T G + lambda I)";
 
 namespace detail {
 
@@ -277,12 +283,15 @@ GramReport GramEngine::execute(const Matrix& g, const Matrix& b, MutableMatrix z
   const Mat* gram = entry ? &entry->gram : &gram_;
   if (!entry) {
     detail::solve::move_in(be, "g", g, g_);
-    detail::solve::check_finite(be, "g", g_);
+    detail::check_input_values(be, "g", g, g_);
     if (dual_)
       be.gemm(Op::N, Op::T, 1.0, g_, g_, 0.0, gram_);
     else
       be.gemm(Op::T, Op::N, 1.0, g_, g_, 0.0, gram_);
     be.symmetrize(gram_);
+    // Finite G whose products pass the largest value: say so here, not later as an infinite "a".
+    detail::check_finite(be, dual_ ? "g (its Gram G G^T overflows: rescale g)" : "g (its Gram G^T G overflows: rescale g)",
+                         gram_);
     report.gemms += 1;
     check_not_singular(be, gram_, o, dual_, dual_ ? n_ : m_, lanczos_);
     if (o.cache) {
@@ -306,7 +315,7 @@ GramReport GramEngine::execute(const Matrix& g, const Matrix& b, MutableMatrix z
   }
   const Mat& gm = entry ? entry->g : g_;
   detail::solve::move_in(be, "b", b, bm_);
-  detail::solve::check_finite(be, "b", bm_);
+  detail::check_input_values(be, "b", b, bm_);
 
   // The right-hand side the root applies to: B (plain), G^T C (primal range) or C (dual).
   const Mat* w = &bm_;
@@ -353,8 +362,10 @@ GramReport GramEngine::execute(const Matrix& g, const Matrix& b, MutableMatrix z
   if (dual_) {
     be.gemm(Op::T, Op::N, 1.0, gm, out_, 0.0, zn_);  // Z = G^T (G G^T + lambda I)^{-1/p} C
     detail::solve::move_out(be, zn_, z);
+    detail::check_result_values(be, "z", zn_, z, "A^{-1/p} G^T C", kGramRemedy);
   } else {
     detail::solve::move_out(be, out_, z);
+    detail::check_result_values(be, "z", out_, z, range_ ? "A^{-1/p} G^T C" : "A^{-1/p} B", kGramRemedy);
   }
   report.gemms += rhs_gemms;
   if (o.p > 1) report.notes.push_back("p > 1: scalar normalisation only (a diagonal scaling would change the root)");

@@ -74,6 +74,30 @@ bool looks_spd(const std::vector<double>& a, std::int64_t n, double tolerance) {
   return true;
 }
 
+// M <- 2^e M in steps that the storage dtype can represent (f32 holds 2^+-100, f64 more), so the scaling
+// is exact unless an entry leaves the normal range.
+void scale_by_power_of_two(Backend& be, Mat& m, int e) {
+  constexpr int kStep = 100;
+  for (; e != 0; e -= std::clamp(e, -kStep, kStep))
+    be.scale(std::vector<double>{std::ldexp(1.0, std::clamp(e, -kStep, kStep))}, m);
+}
+
+// The exponent e with ||M / 2^e||_inf in [1, 2), or 0 for M = 0. Entries are finite, but rows near the
+// top of the range can sum past it: those are measured after an exact scaling by 2^-64.
+int norm_exponent(Backend& be, Mat& m) {
+  be.max_abs_row_sum(m, 0);
+  double norm = be.fetch_scalars()[0][0];
+  int prescaled = 0;
+  if (std::isinf(norm)) {
+    prescaled = -64;
+    scale_by_power_of_two(be, m, prescaled);
+    be.max_abs_row_sum(m, 0);
+    norm = be.fetch_scalars()[0][0];
+    scale_by_power_of_two(be, m, -prescaled);
+  }
+  return norm > 0 ? std::ilogb(norm) - prescaled : 0;
+}
+
 Options inner_options(const SolveOptions& o) {
   Options io;
   io.p = 1;
@@ -258,8 +282,13 @@ SolveReport SolveEngine::execute(const Matrix& a, const Matrix& b, MutableMatrix
   const std::int64_t n = n_;
   detail::solve::move_in(be, "a", a, am_);
   detail::solve::move_in(be, "b", b, bm_);
-  detail::solve::check_finite(be, "a", am_);
-  detail::solve::check_finite(be, "b", bm_);
+  detail::check_input_values(be, "a", a, am_);
+  detail::check_input_values(be, "b", b, bm_);
+  // The relative residuals need ||B||_F and ||B - A X||_F, which frobenius_norm gives only within its
+  // range: solve for B / 2^e with ||B / 2^e||_inf in [1, 2) (exact) and scale X back at the end. (A B of
+  // 1e-300 once read as zero and returned X = 0; one of 1e300 overflowed the norms into the LU fallback.)
+  const int b_exponent = norm_exponent(be, bm_);
+  scale_by_power_of_two(be, bm_, -b_exponent);
   const double b_norm = detail::solve::frobenius(be, bm_);
 
   if (b_norm == 0) {  // X = 0 exactly; nothing to iterate on
@@ -438,10 +467,8 @@ SolveReport SolveEngine::execute(const Matrix& a, const Matrix& b, MutableMatrix
       }
       if (!std::isfinite(report.residual)) {
         // Distinguish an unrepresentable solution (B huge) from a singular A.
-        throw Error(b_norm > 1e30 || !std::isfinite(b_norm)
-                        ? "the solution is not representable in " + report.storage + " storage (||b||_F = " +
-                              format_number(b_norm) + "): scale b"
-                        : std::string("a: the LU fallback produced non-finite values (A is singular or too ill-conditioned)"));
+        throw Error("a: the LU fallback produced non-finite values for b scaled to norm 1, so A is singular or too "
+                    "ill-conditioned for " + std::string(to_string(storage)) + " (b is not the cause)");
       }
     }
   }
@@ -454,7 +481,9 @@ SolveReport SolveEngine::execute(const Matrix& a, const Matrix& b, MutableMatrix
     report.notes.push_back("the computed residual " + format_number(report.residual) + " meets the target but its "
                            "proven bound " + format_number(report.verified_residual.value_or(INFINITY)) +
                            " (rounding of forming it included) does not");
+  scale_by_power_of_two(be, xm_, b_exponent);
   detail::solve::move_out(be, xm_, x);
+  detail::check_result_values(be, "x", xm_, x, "A^{-1} B", "rescale b (x scales with it)");
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return report;
 }

@@ -21,6 +21,8 @@ function(step name)
 endfunction()
 
 step("cmake --install" ${CMAKE_COMMAND} --install ${PE_BUILD_DIR} --prefix ${prefix} --config ${BUILD_TYPE})
+# The installed command line runs from the prefix alone (its built-in example: roots for p = 2 and 4).
+step("run the installed pe-run" ${prefix}/bin/pe-run demo)
 step("configure the example" ${CMAKE_COMMAND} -S ${EXAMPLE_SOURCE_DIR} -B ${build} -G ${GENERATOR}
      -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DCMAKE_PREFIX_PATH=${prefix}
      -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON)

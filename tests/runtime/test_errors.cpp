@@ -284,3 +284,131 @@ TEST(ApplyMode, DirectMaterializeAndRootTimesBAgree) {
 }
 
 }  // namespace
+
+// Positive definite matrices whose diagonal spans more than the storage's range: cond(A) is at least the
+// ratio of the largest to the smallest diagonal entry, so normalising A to ||A_n|| <= 1 would take its
+// small eigenvalues below the normal range. That is a pe::Error naming the diagonal's span and what to do
+// instead, never a crash: the Gershgorin test that decided whether Cholesky runs once read the bound of
+// A, and the l0 loop that of A_n, which underflowed to 0 and sent it to a factor that was never computed.
+TEST(RangeEdges, DiagonalWiderThanTheStorageRangeIsAnErrorNotACrash) {
+  PE_REQUIRE_TABLES();
+  struct Case {
+    const char* what;
+    std::int64_t n;
+    std::vector<double> a;
+    pe::DType dtype;
+    std::vector<const char*> fragments;
+  };
+  const std::vector<Case> cases = {
+      {"diag(1e308, 1e-20)", 2, {1e308, 0, 0, 1e-20}, pe::DType::f64, {"a (batch member 0)", "1e-20", "1e+308", "f64"}},
+      {"entries near 1e300 and 1e-300", 3, {1e300, 0, 0, 0, 1e-300, 1e-301, 0, 1e-301, 1e-300}, pe::DType::f64,
+       {"1e-300", "1e+300", "underflow"}},
+      // Each entry fits f32, their ratio does not.
+      {"diag(1e30, 1e-10) in f32", 2, {1e30, 0, 0, 1e-10}, pe::DType::f32, {"1e-10", "1e+30", "f32", "store A in f64"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::vector<double> x(c.a.size()), b(static_cast<std::size_t>(c.n), 1.0), z(b.size());
+    pe::Options o;
+    o.storage_from_input = false;
+    o.storage = c.dtype;
+    for (int p : {1, 2}) {
+      o.p = p;
+      std::vector<const char*> fragments = c.fragments;
+      fragments.push_back(p == 1 ? "precond jacobi" : "options.ridge");
+      auto check = [&](const std::function<void()>& call) {
+        try {
+          call();
+          ADD_FAILURE() << "no pe::Error thrown";
+        } catch (const pe::Error& e) {
+          for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+        }
+      };
+      check([&] { pe::inverse_root(pe_test::view(c.a, c.n, c.n), pe_test::out(x, c.n, c.n), o); });
+      for (pe::ApplyMode mode : {pe::ApplyMode::direct, pe::ApplyMode::materialize}) {
+        o.mode = mode;
+        check([&] {
+          pe::apply_inverse_root(pe_test::view(c.a, c.n, c.n), pe_test::view(b, c.n, 1), pe_test::out(z, c.n, 1), o);
+        });
+      }
+    }
+  }
+  // For p = 1 the diagonal scaling the message suggests is exact: diag(1e308, 1e-20)^{-1} = diag(1e-308, 1e20).
+  const std::vector<double> a = {1e308, 0, 0, 1e-20};
+  std::vector<double> x(4);
+  pe::Options o;
+  o.p = 1;
+  o.precond = pe::Precond::jacobi;
+  const pe::Report r = pe::inverse_root(pe_test::view(a, 2, 2), pe_test::out(x, 2, 2), o);
+  // Jacobi makes D A D = I up to rounding (d_i = a_ii^{-1/2} rounded: d_i^2 a_ii = 1 within a few ulps);
+  // the iteration then moves each eigenvalue by at most its tracked bound (p = 1: |x/x* - 1| <= eps).
+  const double tolerance = r.final_eps + 1e-15;
+  EXPECT_NEAR(x[0] / 1e-308, 1, tolerance);
+  EXPECT_NEAR(x[3] / 1e20, 1, tolerance);
+  EXPECT_EQ(x[1], 0);
+  EXPECT_EQ(x[2], 0);
+}
+
+// Non-finite values in B were carried through the iteration into Z (the report said "certified"); every
+// input is now checked as the caller gave it, in every apply mode.
+TEST_F(BadInput, NonFiniteRightHandSideIsNamed) {
+  PE_REQUIRE_TABLES();
+  for (double bad_value : {std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity()})
+    for (pe::ApplyMode mode : {pe::ApplyMode::automatic, pe::ApplyMode::direct, pe::ApplyMode::materialize}) {
+      auto bad = b;
+      bad[static_cast<std::size_t>(4 + 1 * n)] = bad_value;  // entry (4, 1)
+      o.mode = mode;
+      expect_error([&] { pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(bad, n, 2), pe_test::out(z, n, 2), o); },
+                   {"b:", "(4, 1)", std::isnan(bad_value) ? "nan" : "-inf", "expected finite values"});
+    }
+}
+
+// Finite f64 values that the f32 storage cannot hold were reported as if the caller had passed them
+// ("entry (0, 0) is inf", "diagonal entry is 0, not positive definite"); the message now says the value
+// overflows or underflows the storage and what to do.
+TEST_F(BadInput, ValuesTheStorageCannotHoldAreNamedAsSuch) {
+  PE_REQUIRE_TABLES();
+  pe::Options f32 = o;
+  f32.storage_from_input = false;
+  f32.storage = pe::DType::f32;
+  auto big = a;
+  for (double& v : big) v *= 1e300;
+  expect_error([&] { root(pe_test::view(big, n, n), f32); }, {"a:", "(0, 0)", "e+299", "overflows the f32 storage", "f64"});
+  auto small = a;
+  for (double& v : small) v *= 1e-300;
+  expect_error([&] { root(pe_test::view(small, n, n), f32); },
+               {"a:", "diagonal entry (0, 0)", "e-301", "underflows to 0 in the f32 storage", "f64"});
+  auto big_b = b;
+  big_b[3] = 1e39;  // just past f32's largest finite value
+  expect_error([&] { pe::apply_inverse_root(pe_test::view(a, n, n), pe_test::view(big_b, n, 2), pe_test::out(z, n, 2), f32); },
+               {"b:", "(3, 0)", "1e+39", "overflows the f32 storage"});
+  // The same values in f64 storage are fine (and give the scaled root).
+  EXPECT_NO_THROW(root(pe_test::view(big, n, n), o));
+  EXPECT_NO_THROW(root(pe_test::view(small, n, n), o));
+}
+
+// A result that is not representable is an error, not a result: A^{-1/2} B with A ~ 1e-300 and
+// B ~ 1e300 is ~1e450 (Inf was written and the report said "certified"); a root that fits f64 but not
+// the caller's f32 output view likewise.
+TEST_F(BadInput, UnrepresentableResultsAreErrors) {
+  PE_REQUIRE_TABLES();
+  auto tiny = a;
+  for (double& v : tiny) v *= 1e-300;
+  auto huge = b;
+  for (double& v : huge) v *= 1e300;
+  for (pe::ApplyMode mode : {pe::ApplyMode::direct, pe::ApplyMode::materialize}) {
+    o.mode = mode;
+    expect_error([&] { pe::apply_inverse_root(pe_test::view(tiny, n, n), pe_test::view(huge, n, 2), pe_test::out(z, n, 2), o); },
+                 {"z (result)", "A^{-1/p} B is not representable in f64", "rescale b"});
+  }
+  std::vector<float> x32(a.size());
+  pe::Options p1 = o;
+  p1.p = 1;  // X = A^{-1} ~ 1e300: fits f64 storage, not the f32 output view
+  expect_error([&] { pe::inverse_root(pe_test::view(tiny, n, n), pe_test::out(x32, n, n), p1); },
+               {"x (result)", "A^{-1/p} is not representable in f32", "rescale a"});
+  // Representable results of the same extreme inputs pass: A^{-1/2} B ~ 1e150 * 1e100.
+  auto moderate = b;
+  for (double& v : moderate) v *= 1e100;
+  EXPECT_NO_THROW(pe::apply_inverse_root(pe_test::view(tiny, n, n), pe_test::view(moderate, n, 2), pe_test::out(z, n, 2), o));
+  for (double v : z) EXPECT_TRUE(std::isfinite(v));
+}

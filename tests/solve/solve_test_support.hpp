@@ -1,9 +1,13 @@
 // Shared helpers of the solve tests: inputs, double references and the tolerances' reasons.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <vector>
@@ -21,6 +25,19 @@ void use_test_schedules(Options& o) {
   if (const char* path = std::getenv("PE_SOLVE_TEST_SCHEDULES"); path && *path) {
     o.schedule_source = pe::ScheduleSource::json_file;
     o.schedule_file = path;
+  }
+}
+
+// Runs `call` and expects a pe::Error whose message contains every one of `fragments` (and none of
+// `absent`).
+inline void expect_error(const std::function<void()>& call, std::initializer_list<const char*> fragments,
+                         std::initializer_list<const char*> absent = {}) {
+  try {
+    call();
+    ADD_FAILURE() << "no pe::Error thrown (expected one mentioning '" << *fragments.begin() << "')";
+  } catch (const pe::Error& e) {
+    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+    for (const char* f : absent) EXPECT_EQ(std::string(e.what()).find(f), std::string::npos) << e.what();
   }
 }
 

@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "npy.hpp"
+#include "npy_test_support.hpp"
 #include "solve_test_support.hpp"
 
 namespace {
@@ -92,7 +94,7 @@ TEST_F(Cli, SolveErrorsLeaveNoOutput) {
   const std::vector<double> b = pe::reference::random_gaussian(n, k, 3);
   write("b.npy", b, n, k);
   a[3] = std::nan("");
-  write("nan.npy", a, n, n);
+  std::ofstream(path("nan.npy"), std::ios::binary) << pe_npy_test::npy_f64(a, n, n);
   EXPECT_EQ(run("solve --in " + path("nan.npy") + " --rhs " + path("b.npy") + " --out " + path("x.npy")), 1);
   EXPECT_NE(slurp("stderr.txt").find("a: entry"), std::string::npos) << slurp("stderr.txt");
   EXPECT_FALSE(fs::exists(path("x.npy")));

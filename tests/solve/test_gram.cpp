@@ -155,12 +155,41 @@ TEST(Gram, BadInputIsAnError) {
   EXPECT_THROW(pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), o), pe::Error);
   o = options(2, 0);
   EXPECT_THROW(pe::gram_apply(view(g, m, n), view(b, m, k), out(z, n, k), o), pe::Error);  // b rows
+  // A budget-only call needs a budget GramOptions has (the root's message named max_steps, which it has not).
+  o = options(2, 0);
+  o.target = 0;
+  expect_error([&] { pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), o); }, {"options.max_gemms"},
+               {"max_steps"});
+  o = options(2, 0);
   g[7] = std::nan("");
   try {
     pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), o);
     FAIL();
   } catch (const pe::Error& e) {
     EXPECT_EQ(std::string(e.what()).rfind("g:", 0), 0u) << e.what();
+  }
+}
+
+// Values are checked as given and results before they are returned: a non-finite B is named, and a
+// result beyond the double range ((G^T G)^{-1/2} B ~ 1e100 * 1e300) is an error, not Inf.
+TEST(Gram, NonFiniteInputsAndUnrepresentableResultsAreErrors) {
+  const std::int64_t m = 20, n = 10, k = 1;
+  std::vector<double> g = make_g(m, n, 2), b(static_cast<std::size_t>(n), 1.0), z(b.size());
+  b[3] = INFINITY;
+  expect_error([&] { pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), options(2, 0)); },
+               {"b: entry (3, 0) is inf"});
+  std::vector<double> big(g);
+  for (double& v : big) v *= 1e200;  // G^T G ~ 1e400
+  expect_error([&] { pe::gram_apply(view(big, m, n), view(b, n, k), out(z, n, k), options(2, 1)); },
+               {"g (its Gram G^T G overflows: rescale g)", "is inf"});
+  for (double& v : g) v *= 1e-100;
+  for (double& v : b) v = 1e300;
+  for (pe::GramCache* cache : {static_cast<pe::GramCache*>(nullptr), new pe::GramCache}) {
+    pe::GramOptions o = options(2, 0);
+    o.cache = cache;
+    expect_error([&] { pe::gram_apply(view(g, m, n), view(b, n, k), out(z, n, k), o); },
+                 {"z (result)", "not representable in f64"});
+    delete cache;
   }
 }
 

@@ -144,6 +144,34 @@ TEST(Solve, ExtremeMagnitudesTakeTheFastPath) {
   }
 }
 
+// A X = (c B) has X = c A^{-1} B: the relative residuals need ||B||_F, which frobenius_norm gives only
+// inside its range. Once, B ~ 1e-300 read as zero (X = 0 returned, "target reached") and B ~ 1e300
+// overflowed the norms into the LU fallback. A solution that is not representable is an error naming x.
+TEST(Solve, RightHandSidesNearTheEndsOfTheRangeAreSolved) {
+  const std::int64_t n = 48, k = 2;
+  const std::vector<double> a = spd(n, 1e3, 33), b = pe::reference::random_gaussian(n, k, 34);
+  for (int exponent : {-1000, 1000}) {
+    std::vector<double> scaled(b), x(b.size());
+    for (double& v : scaled) v = std::ldexp(v, exponent);
+    pe::SolveOptions o;
+    o.target = 1e-10;
+    use_test_schedules(o);
+    const pe::SolveReport r = pe::solve(view(a, n, n), view(scaled, n, k), out(x, n, k), o);
+    EXPECT_FALSE(r.fallback) << r.fallback_reason << " (2^" << exponent << ")";
+    EXPECT_EQ(r.method, "spd");
+    EXPECT_TRUE(r.target_reached);
+    for (double& v : x) v = std::ldexp(v, -exponent);  // the solution of A X = B
+    EXPECT_LE(pe::reference::relative_residual(a, x, b, n, k), o.target + rounding_floor(pe::DType::f64, n, 1e3));
+  }
+  std::vector<double> tiny(a), huge(b), x(b.size());
+  for (double& v : tiny) v = std::ldexp(v, -1000);
+  for (double& v : huge) v = std::ldexp(v, 1000);
+  pe::SolveOptions o;
+  use_test_schedules(o);
+  expect_error([&] { pe::solve(view(tiny, n, n), view(huge, n, k), out(x, n, k), o); },
+               {"x (result)", "A^{-1} B is not representable"});
+}
+
 TEST(Solve, NeverExceedsTheGemmBudget) {
   const std::int64_t n = 64, k = 2;
   const std::vector<double> b = pe::reference::random_gaussian(n, k, 2);

@@ -284,6 +284,13 @@ TEST(Config, RejectsMalformedAndUnknownSettings) {
   } catch (const pe::Error& e) {
     EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
   }
+  // Found by fuzzing (tests/fuzz): a value nested a million levels deep overflowed the stack when the
+  // message printed it; it is now described by kind and size.
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  expect_error(R"({"p": )" + deep + "}", "'p' must hold integers, found an array of 1 element(s)");
+  expect_error(R"({"eta": )" + deep + "}", "'eta' must be a number, found an array of 1 element(s)");
+  expect_error(R"({"digits": {"a": )" + deep + "}}", "'digits' must be an integer, found an object of 1 member(s)");
+  expect_error(R"({"eta": ")" + std::string(1000, 'x') + "\"}", "'eta' must be a number, found \"xxx");
   fs::remove_all(dir);
 }
 

@@ -11,54 +11,90 @@
 #include <string>
 #include <vector>
 
+#include "cli_options.hpp"
 #include "device_option.hpp"
 #include "npy.hpp"
+#include "pe/detail/format.hpp"
 #include "pe/pe.hpp"
 #include "reference.hpp"
 #include "solve_commands.hpp"
 
 namespace {
 
-struct CommonArgs {
-  int p = 2;
+// root and apply: the library's Options, bound flag by flag, and what pe-run resolves after reading.
+struct RootArgs {
+  pe::Options options;
   std::string in, out, rhs;
-  double target = 1e-3;
-  int max_gemms = 0;
   std::string precond = "frobenius";
   std::string dtype;  // empty: the input file's
-  std::string schedules;
   std::string device = "cpu";
   std::string compute = "native";
   std::string mode = "auto";
+  std::string fallback = "on_failure";
   bool json = false;
 };
 
-void add_common(CLI::App* app, CommonArgs& a) {
-  app->add_option("--p", a.p, "root: X ~ A^{-1/p}")->required()->check(CLI::Range(1, 64));
+void add_common(CLI::App* app, RootArgs& a) {
+  pe::Options& o = a.options;
+  pe_run::add_p_option(app, o.p);
   app->add_option("--in", a.in, "A: symmetric positive definite n x n .npy")->required();
   app->add_option("--out", a.out, "output .npy")->required();
-  app->add_option("--target", a.target, "tracked bound of ||X^p A - I|| to reach (0: budget only)");
-  app->add_option("--max-gemms", a.max_gemms, "GEMM budget (0: none)")->check(CLI::NonNegativeNumber);
-  app->add_option("--precond", a.precond, "none | frobenius | jacobi | ruiz | aol (diagonal modes: p = 1 only)");
-  app->add_option("--dtype", a.dtype, "iteration and output dtype: f32 | f64 (default: the input's)")
-      ->check(CLI::IsMember({"f32", "f64"}));
-  app->add_option("--schedules", a.schedules, "schedule tables .json (default: compiled in)");
+  pe_run::add_target_option(app, o.target, "tracked bound of ||X^p A - I||");
+  pe_run::add_max_gemms_option(app, o.max_gemms);
+  pe_run::add_max_steps_option(app, o.max_steps);
+  pe_run::add_degree_option(app, o.degree);
+  pe_run::add_precond_option(app, a.precond);
+  app->add_option("--ridge", o.ridge, "iterate on A + ridge I: the result is that matrix's root (Options::ridge)")
+      ->check(pe_run::finite_at_least(0));
+  app->add_option("--l-target", o.l_target,
+                  "raise the normalised lower bound to this by a diagonal shift, which changes A (Options::l_target)")
+      ->check(pe_run::in_unit_interval(true));
+  pe_run::add_hint_options(app, o.lambda_min_hint, o.kappa_hint);
+  app->add_option("--symmetrize-every", o.symmetrize_every,
+                  "symmetrise the residual every k steps; 0: never (Options::symmetrize_every)")
+      ->capture_default_str()
+      ->check(pe_run::integer_in(0, 1 << 20));
+  app->add_flag("--renormalize", o.renormalize,
+                "re-centre the residual on its trace where the tables' guard allows (Options::renormalize)");
+  pe_run::add_symmetry_tolerance_option(app, o.symmetry_tolerance);
+  pe_run::add_schedules_option(app, o.schedule_source, o.schedule_file);
+  pe_run::add_dtype_option(app, a.dtype);
   pe_run::add_device_option(app, a.device);
   app->add_option("--compute", a.compute,
                   "native | tf32 (TF32 products, f32 storage) | bf16 | f16 (iteration storage; the output keeps "
                   "--dtype). Emulated on the CPU, native on CUDA")
       ->check(CLI::IsMember({"native", "tf32", "bf16", "f16"}));
-  app->add_flag("--json", a.json, "print the report as one JSON object");
+  app->add_option("--lambda-max-hint", o.lambda_max_hint,
+                  "a known upper bound of lambda_max(A); spares a norm pass (Options::lambda_max_hint)")
+      ->check(pe_run::finite_at_least(0));
+  app->add_flag("--verify,!--no-verify", o.verify,
+                "certify the returned root (default on; off: only the interval model's bound, certified false) "
+                "(Options::verify)");
+  app->add_option("--fallback", a.fallback,
+                  "never | on_failure | on_unverified: when the exact root replaces the iteration's (Options::fallback)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"never", "on_failure", "on_unverified"}));
+  app->add_option("--fallback-factor", o.fallback_factor,
+                  "on_unverified: fall back when the verified bound exceeds this times the target (Options::fallback_factor)")
+      ->capture_default_str()
+      ->check(pe_run::finite_at_least(1));
+  app->add_option("--elevated-steps", o.elevated_steps,
+                  "first steps run one precision level up; -1: as the drift model says (Options::elevated_steps)")
+      ->capture_default_str()
+      ->check(pe_run::integer_in(-1, pe::kDefaultStepLimit));
+  app->add_option("--newton-steps", o.newton_steps,
+                  "Newton corrections of the finished root, through A's eigendecomposition (Options::newton_steps)")
+      ->capture_default_str()
+      ->check(pe_run::integer_in(0, 4));
+  pe_run::add_json_flag(app, a.json);
 }
 
-pe::Options options_from(const CommonArgs& a, pe::DType storage) {
-  pe::Options o;
-  o.p = a.p;
-  o.target = a.target;
-  o.max_gemms = a.max_gemms;
+pe::Options options_from(const RootArgs& a, pe::DType storage) {
+  pe::Options o = a.options;
   o.precond = pe::parse_precond(a.precond);
   o.storage_from_input = false;
   o.storage = storage;
+  o.fallback = pe::parse_fallback(a.fallback);
   if (a.compute == "tf32") {
     if (storage != pe::DType::f32)
       throw pe::Error("--compute tf32 needs f32 storage (--dtype f32 or an f32 input), got " +
@@ -66,10 +102,6 @@ pe::Options options_from(const CommonArgs& a, pe::DType storage) {
     o.compute = pe::ComputeMode::tf32;
   } else if (a.compute == "bf16" || a.compute == "f16") {
     o.storage = a.compute == "bf16" ? pe::DType::bf16 : pe::DType::f16;
-  }
-  if (!a.schedules.empty()) {
-    o.schedule_source = pe::ScheduleSource::json_file;
-    o.schedule_file = a.schedules;
   }
   o.device = pe_run::device_of(a.device);
   return o;
@@ -80,16 +112,19 @@ void print_report(const pe::Report& r, bool json) {
     std::cout << pe::to_json(r) << "\n";
     return;
   }
-  std::printf("steps %d, GEMMs %d (degree %d), tracked bound %.3g, certified %s, fallback %s%s, %.3f s\n", r.steps,
-              r.gemms, r.degree, r.final_eps, r.certified ? "yes" : "no", r.fallback ? "yes: " : "no",
+  std::printf("steps %d, GEMMs %d (degree %d), model bound %.3g, verified %s, target %s, fallback %s%s, %.3f s\n",
+              r.steps, r.gemms, r.degree, r.model_eps,
+              r.verified_eps ? pe::detail::format_number(*r.verified_eps).c_str() : "no",
+              r.target_reached ? "reached" : "not reached", r.fallback ? "yes: " : "no",
               r.fallback ? r.fallback_reason.c_str() : "", r.seconds);
+  for (const std::string& note : r.notes) std::printf("  note: %s\n", note.c_str());
 }
 
-int run_root(const CommonArgs& a) {
+int run_root(const RootArgs& a) {
   const pe_run::NpyArray in = pe_run::read_npy(a.in);
   if (in.rows != in.cols)
     throw pe::Error(a.in + ": shape (" + std::to_string(in.rows) + ", " + std::to_string(in.cols) + ") is not square");
-  const pe::DType storage = a.dtype.empty() ? in.dtype : (a.dtype == "f32" ? pe::DType::f32 : pe::DType::f64);
+  const pe::DType storage = pe_run::storage_of(a.dtype, in.dtype);
   std::vector<double> x(in.data.size());
   const std::int64_t n = in.rows;
   // C order = row-major; A is symmetric, X too.
@@ -101,7 +136,7 @@ int run_root(const CommonArgs& a) {
   return 0;
 }
 
-int run_apply(const CommonArgs& a) {
+int run_apply(const RootArgs& a) {
   const pe_run::NpyArray in = pe_run::read_npy(a.in);
   const pe_run::NpyArray rhs = pe_run::read_npy(a.rhs);
   if (in.rows != in.cols)
@@ -109,8 +144,7 @@ int run_apply(const CommonArgs& a) {
   if (rhs.rows != in.rows)
     throw pe::Error(a.rhs + ": has " + std::to_string(rhs.rows) + " rows, expected " + std::to_string(in.rows) +
                     " to match " + a.in);
-  const pe::DType storage = a.dtype.empty() ? in.dtype : (a.dtype == "f32" ? pe::DType::f32 : pe::DType::f64);
-  pe::Options o = options_from(a, storage);
+  pe::Options o = options_from(a, pe_run::storage_of(a.dtype, in.dtype));
   o.mode = a.mode == "direct" ? pe::ApplyMode::direct
                               : a.mode == "materialize" ? pe::ApplyMode::materialize : pe::ApplyMode::automatic;
   const std::int64_t n = in.rows, k = rhs.cols;
@@ -119,12 +153,12 @@ int run_apply(const CommonArgs& a) {
       pe::apply_inverse_root(pe::Matrix{in.data.data(), n, n, n, pe::DType::f64, pe::Layout::row_major},
                              pe::Matrix{rhs.data.data(), n, k, k, pe::DType::f64, pe::Layout::row_major},
                              pe::MutableMatrix{z.data(), n, k, k, pe::DType::f64, pe::Layout::row_major}, o);
-  pe_run::write_npy(a.out, n, k, storage, z);
+  pe_run::write_npy(a.out, n, k, o.storage, z);
   print_report(r, a.json);
   return 0;
 }
 
-int run_demo(const std::string& schedules) {
+int run_demo(pe::ScheduleSource source, const std::string& schedules) {
   const std::int64_t n = 256;
   const double kappa = 1e4;
   const std::vector<double> a =
@@ -141,10 +175,8 @@ int run_demo(const std::string& schedules) {
       o.target = 1e-3;
       o.storage_from_input = false;
       o.storage = dt;
-      if (!schedules.empty()) {
-        o.schedule_source = pe::ScheduleSource::json_file;
-        o.schedule_file = schedules;
-      }
+      o.schedule_source = source;
+      o.schedule_file = schedules;
       std::vector<double> x(a.size());
       const pe::Report r = pe::inverse_root(pe::Matrix{a.data(), n, n, n}, pe::MutableMatrix{x.data(), n, n, n}, o);
       const double err = pe::reference::relative_error(x, pe::reference::inverse_root(a, n, p));
@@ -228,17 +260,22 @@ int run_bench(int repeats, const std::vector<std::int64_t>& sizes) {
 int main(int argc, char** argv) {
   CLI::App app{"pe-run: certified fixed-budget inverse p-th roots of SPD matrices"};
   app.require_subcommand(1);
-  CommonArgs root_args, apply_args;
+  RootArgs root_args, apply_args;
   auto* root = app.add_subcommand("root", "X = A^{-1/p}: --in A.npy --out X.npy");
   add_common(root, root_args);
   auto* apply = app.add_subcommand("apply", "Z = A^{-1/p} B: --in A.npy --rhs B.npy --out Z.npy");
   add_common(apply, apply_args);
   apply->add_option("--rhs", apply_args.rhs, "B: n x k .npy")->required();
-  apply->add_option("--mode", apply_args.mode, "auto | materialize | direct")
+  apply->add_option("--mode", apply_args.mode, "auto | materialize | direct (Options::mode)")
+      ->capture_default_str()
       ->check(CLI::IsMember({"auto", "materialize", "direct"}));
+  apply->add_option("--reuse-count", apply_args.options.reuse_count,
+                    "how many times you will apply this A; biases auto toward materialize (Options::reuse_count)")
+      ->check(pe_run::integer_in(1, 1 << 30));
+  pe::ScheduleSource demo_source = pe::ScheduleSource::compiled;
   std::string demo_schedules;
   auto* demo = app.add_subcommand("demo", "a built-in example: n = 256, kappa = 1e4, p = 2 and 4, f32 and f64");
-  demo->add_option("--schedules", demo_schedules, "schedule tables .json (default: compiled in)");
+  pe_run::add_schedules_option(demo, demo_source, demo_schedules);
   int repeats = 5;
   std::vector<std::int64_t> bench_sizes{1024, 2048};
   auto* bench = app.add_subcommand("bench-root", "fp32 timings: our root vs ssyevd root vs bare sgemm calls");
@@ -253,7 +290,7 @@ int main(int argc, char** argv) {
   try {
     if (*root) return run_root(root_args);
     if (*apply) return run_apply(apply_args);
-    if (*demo) return run_demo(demo_schedules);
+    if (*demo) return run_demo(demo_source, demo_schedules);
     if (*bench) return run_bench(repeats, bench_sizes);
     if (solve_commands->selected()) return solve_commands->run();
   } catch (const pe::Error& e) {

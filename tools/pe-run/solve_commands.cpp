@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_options.hpp"
 #include "device_option.hpp"
 #include "npy.hpp"
 #include "pe/solve.hpp"
@@ -21,30 +22,21 @@ namespace pe_run {
 
 namespace {
 
-pe::DType dtype_of(const std::string& name, pe::DType file) {
-  return name.empty() ? file : (name == "f32" ? pe::DType::f32 : pe::DType::f64);
-}
-
 // Row-major (C order) .npy data as views.
 pe::Matrix view(const NpyArray& a) {
   return pe::Matrix{a.data.data(), a.rows, a.cols, a.cols, pe::DType::f64, pe::Layout::row_major};
 }
 
+// The library's options, bound flag by flag, and what pe-run resolves after reading the inputs.
 struct SolveArgs {
-  std::string in, rhs, out, dtype, schedules, device = "cpu";
-  double target = 1e-6;
-  double kappa_hint = 0;
-  double inner_target = 0;
-  int max_gemms = 0;
-  int max_corrections = 3;
+  pe::SolveOptions options;
+  std::string in, rhs, out, dtype, precond = "frobenius", device = "cpu";
   bool spd = false, general = false, json = false, no_fallback = false;
 };
 
 struct GramArgs {
-  int p = 2;
-  std::string in, rhs, out, dtype, schedules, side = "auto", device = "cpu";
-  double target = 1e-3, lambda = 0;
-  int max_gemms = 0;
+  pe::GramOptions options;
+  std::string in, rhs, out, dtype, side = "auto", device = "cpu";
   bool range = false, json = false;
 };
 
@@ -52,6 +44,7 @@ struct BenchArgs {
   int repeats = 3;
   std::int64_t n = 1024, k = 16;
   bool general = true;
+  pe::ScheduleSource source = pe::ScheduleSource::compiled;
   std::string schedules;
 };
 
@@ -62,22 +55,14 @@ int run_solve(const SolveArgs& a) {
   if (bm.rows != am.rows)
     throw pe::Error(a.rhs + ": has " + std::to_string(bm.rows) + " rows, expected " + std::to_string(am.rows) +
                     " to match " + a.in);
-  const pe::DType storage = dtype_of(a.dtype, am.dtype);
-  pe::SolveOptions o;
-  o.target = a.target;
-  o.max_gemms = a.max_gemms;
-  o.max_corrections = a.max_corrections;
-  o.kappa_hint = a.kappa_hint;
-  o.inner_target = a.inner_target;
+  const pe::DType storage = storage_of(a.dtype, am.dtype);
+  pe::SolveOptions o = a.options;
+  o.precond = pe::parse_precond(a.precond);
   o.allow_fallback = !a.no_fallback;
   o.device = device_of(a.device);
   o.structure = a.spd ? pe::Structure::spd : a.general ? pe::Structure::general : pe::Structure::automatic;
   o.storage_from_input = false;
   o.storage = storage;
-  if (!a.schedules.empty()) {
-    o.schedule_source = pe::ScheduleSource::json_file;
-    o.schedule_file = a.schedules;
-  }
   std::vector<double> x(bm.data.size());
   const pe::SolveReport r = pe::solve(
       view(am), view(bm), pe::MutableMatrix{x.data(), bm.rows, bm.cols, bm.cols, pe::DType::f64, pe::Layout::row_major},
@@ -97,21 +82,13 @@ int run_solve(const SolveArgs& a) {
 
 int run_gram(const GramArgs& a) {
   const NpyArray gm = read_npy(a.in), bm = read_npy(a.rhs);
-  const pe::DType storage = dtype_of(a.dtype, gm.dtype);
-  pe::GramOptions o;
-  o.p = a.p;
-  o.lambda = a.lambda;
-  o.target = a.target;
-  o.max_gemms = a.max_gemms;
+  const pe::DType storage = storage_of(a.dtype, gm.dtype);
+  pe::GramOptions o = a.options;
   o.rhs = a.range ? pe::GramRhs::range : pe::GramRhs::plain;
   o.side = a.side == "primal" ? pe::GramSide::primal : a.side == "dual" ? pe::GramSide::dual : pe::GramSide::automatic;
   o.device = device_of(a.device);
   o.storage_from_input = false;
   o.storage = storage;
-  if (!a.schedules.empty()) {
-    o.schedule_source = pe::ScheduleSource::json_file;
-    o.schedule_file = a.schedules;
-  }
   const std::int64_t expected = a.range ? gm.rows : gm.cols;
   if (bm.rows != expected)
     throw pe::Error(a.rhs + ": has " + std::to_string(bm.rows) + " rows, expected " + std::to_string(expected) +
@@ -161,10 +138,8 @@ int run_bench(const BenchArgs& b) {
         o.target = target;
         o.storage_from_input = false;
         o.storage = dt;
-        if (!b.schedules.empty()) {
-          o.schedule_source = pe::ScheduleSource::json_file;
-          o.schedule_file = b.schedules;
-        }
+        o.schedule_source = b.source;
+        o.schedule_file = b.schedules;
         std::vector<double> x(rhs.size());
         std::vector<double> t_pe, t_lapack;
         pe::SolveReport r;
@@ -213,49 +188,63 @@ class Commands final : public SolveCommands {
  public:
   explicit Commands(CLI::App& app) {
     solve_ = app.add_subcommand("solve", "X = A^{-1} B: --in A.npy --rhs B.npy --out X.npy (SPD or general A)");
+    pe::SolveOptions& so = s_.options;
     solve_->add_option("--in", s_.in, "A: n x n .npy")->required();
     solve_->add_option("--rhs", s_.rhs, "B: n x k .npy")->required();
     solve_->add_option("--out", s_.out, "X: output .npy")->required();
-    solve_->add_option("--target", s_.target, "relative residual ||B - A X||_F / ||B||_F to reach (0: budget only)");
-    solve_->add_option("--max-gemms", s_.max_gemms, "GEMM budget (0: none)")->check(CLI::NonNegativeNumber);
-    solve_->add_option("--max-corrections", s_.max_corrections, "refinement steps after X0")->check(CLI::Range(0, 10));
-    solve_->add_option("--kappa-hint", s_.kappa_hint, "estimate of cond(A) (0: none)");
-    solve_->add_option("--inner-target", s_.inner_target,
-                       "bound of ||I - M A|| the approximate inverse is built to (0: sqrt(target), clamped)");
-    solve_->add_option("--dtype", s_.dtype, "iteration and output dtype: f32 | f64 (default: the input's)")
-        ->check(CLI::IsMember({"f32", "f64"}));
-    solve_->add_option("--schedules", s_.schedules, "schedule tables .json (default: compiled in)");
-    auto* spd = solve_->add_flag("--spd", s_.spd, "treat A as symmetric positive definite (default: detect)");
-    auto* general = solve_->add_flag("--general", s_.general, "treat A as a general matrix (polar path)");
+    add_target_option(solve_, so.target, "relative residual ||B - A X||_F / ||B||_F");
+    add_max_gemms_option(solve_, so.max_gemms);
+    solve_->add_option("--max-corrections", so.max_corrections, "refinement steps after X0 (SolveOptions::max_corrections)")
+        ->capture_default_str()
+        ->check(integer_in(0, 10));
+    add_hint_options(solve_, so.lambda_min_hint, so.kappa_hint);
+    solve_->add_option("--inner-target", so.inner_target,
+                       "bound of ||I - M A|| the approximate inverse is built to; 0: sqrt(target), clamped "
+                       "(SolveOptions::inner_target)")
+        ->check(zero_or_open_unit_interval());
+    solve_->add_option("--polar-target", so.polar_target,
+                       "general A: bound of |1 - sigma^2(U)| where the polar iteration stops (SolveOptions::polar_target)")
+        ->capture_default_str()
+        ->check(in_unit_interval(false));
+    add_precond_option(solve_, s_.precond);
+    add_symmetry_tolerance_option(solve_, so.symmetry_tolerance);
+    add_dtype_option(solve_, s_.dtype);
+    add_schedules_option(solve_, so.schedule_source, so.schedule_file);
+    auto* spd = solve_->add_flag("--spd", s_.spd, "treat A as symmetric positive definite; default: detect (structure)");
+    auto* general = solve_->add_flag("--general", s_.general, "treat A as a general matrix: the polar path (structure)");
     spd->excludes(general);
-    solve_->add_flag("--no-fallback", s_.no_fallback, "report non-convergence instead of running LU");
+    solve_->add_flag("--no-fallback", s_.no_fallback, "report non-convergence instead of running LU (allow_fallback)");
     add_device_option(solve_, s_.device);
-    solve_->add_flag("--json", s_.json, "print the report as one JSON object");
+    add_json_flag(solve_, s_.json);
 
     gram_ = app.add_subcommand("gram-apply",
                                "Z = (G^T G + lambda I)^{-1/p} B, or with --range Z = (G^T G + lambda I)^{-1/p} G^T C");
-    gram_->add_option("--p", g_.p, "root: A^{-1/p}")->required()->check(CLI::Range(1, 64));
+    pe::GramOptions& go = g_.options;
+    add_p_option(gram_, go.p);
     gram_->add_option("--in", g_.in, "G: m x n .npy")->required();
     gram_->add_option("--rhs", g_.rhs, "B: n x k .npy (C: m x k with --range)")->required();
     gram_->add_option("--out", g_.out, "Z: output n x k .npy")->required();
-    gram_->add_option("--lambda", g_.lambda, "ridge: A = G^T G + lambda I")->check(CLI::NonNegativeNumber);
-    gram_->add_flag("--range", g_.range, "the right-hand side is G^T C (enables the dual identity G^T (G G^T)^{-1/p})");
-    gram_->add_option("--side", g_.side, "auto | primal | dual (dual needs --range)")
+    gram_->add_option("--lambda", go.lambda, "ridge: A = G^T G + lambda I (GramOptions::lambda)")->check(finite_at_least(0));
+    gram_->add_flag("--range", g_.range,
+                    "the right-hand side is G^T C (enables the dual identity G^T (G G^T)^{-1/p}; GramOptions::rhs)");
+    gram_->add_option("--side", g_.side, "auto | primal | dual; dual needs --range (GramOptions::side)")
+        ->capture_default_str()
         ->check(CLI::IsMember({"auto", "primal", "dual"}));
-    gram_->add_option("--target", g_.target, "tracked bound of ||X^p A - I|| to reach (0: budget only)");
-    gram_->add_option("--max-gemms", g_.max_gemms, "GEMM budget (0: none)")->check(CLI::NonNegativeNumber);
-    gram_->add_option("--dtype", g_.dtype, "iteration and output dtype: f32 | f64 (default: the input's)")
-        ->check(CLI::IsMember({"f32", "f64"}));
-    gram_->add_option("--schedules", g_.schedules, "schedule tables .json (default: compiled in)");
+    add_target_option(gram_, go.target, "tracked bound of ||X^p A - I||");
+    add_max_gemms_option(gram_, go.max_gemms);
+    add_degree_option(gram_, go.degree);
+    add_hint_options(gram_, go.lambda_min_hint, go.kappa_hint);
+    add_dtype_option(gram_, g_.dtype);
+    add_schedules_option(gram_, go.schedule_source, go.schedule_file);
     add_device_option(gram_, g_.device);
-    gram_->add_flag("--json", g_.json, "print the report as one JSON object");
+    add_json_flag(gram_, g_.json);
 
     bench_ = app.add_subcommand("bench-solve", "pe::solve vs LAPACK dgesv/sgesv: kappa 1e3 and 1e6, fp64 and fp32");
     bench_->add_option("--repeats", b_.repeats, "runs per case (median reported)")->check(CLI::Range(1, 100));
     bench_->add_option("--n", b_.n, "matrix size")->check(CLI::Range(8, 8192));
     bench_->add_option("--k", b_.k, "right-hand sides")->check(CLI::Range(1, 8192));
     bench_->add_flag("!--no-general", b_.general, "skip the non-symmetric systems");
-    bench_->add_option("--schedules", b_.schedules, "schedule tables .json (default: compiled in)");
+    add_schedules_option(bench_, b_.source, b_.schedules);
   }
   bool selected() const override { return solve_->parsed() || gram_->parsed() || bench_->parsed(); }
   int run() override {

@@ -22,12 +22,22 @@ namespace {
   throw Error("pe-synth: config " + origin + ": field '" + field + "' " + what);
 }
 
+// A config value for a message: scalars as written (cut at 64 characters), containers by kind and size.
+// Dumping a container recurses as deep as it nests, and a config nested a few hundred thousand levels
+// deep overflowed the stack (found by fuzzing).
+std::string describe_value(const json& v) {
+  if (v.is_array()) return "an array of " + std::to_string(v.size()) + " element(s)";
+  if (v.is_object()) return "an object of " + std::to_string(v.size()) + " member(s)";
+  const std::string text = v.dump();
+  return text.size() <= 64 ? text : text.substr(0, 61) + "...";
+}
+
 // Integers are range-checked in 64 bits before narrowing.
 long long checked_integer(const json& v, const std::string& origin, const std::string& field, int lo, int hi) {
-  if (!v.is_number_integer()) config_fail(origin, field, "must hold integers, found " + v.dump());
+  if (!v.is_number_integer()) config_fail(origin, field, "must hold integers, found " + describe_value(v));
   const bool in_range = pe::detail::json_integer_in(v, lo, hi);
   if (!in_range)
-    config_fail(origin, field, "value " + v.dump() + " is not in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    config_fail(origin, field, "value " + describe_value(v) + " is not in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return v.get<std::int64_t>();
 }
 
@@ -42,13 +52,13 @@ std::vector<int> int_list(const json& j, const std::string& origin, const std::s
   return out;
 }
 double number(const json& j, const std::string& origin, const std::string& field) {
-  if (!j.is_number()) config_fail(origin, field, "must be a number, found " + j.dump());
+  if (!j.is_number()) config_fail(origin, field, "must be a number, found " + describe_value(j));
   const double d = j.get<double>();
   if (!std::isfinite(d)) config_fail(origin, field, "must be finite");
   return d;
 }
 int integer(const json& j, const std::string& origin, const std::string& field, int lo, int hi) {
-  if (!j.is_number_integer()) config_fail(origin, field, "must be an integer, found " + j.dump());
+  if (!j.is_number_integer()) config_fail(origin, field, "must be an integer, found " + describe_value(j));
   return static_cast<int>(checked_integer(j, origin, field, lo, hi));
 }
 void known_keys(const json& j, const std::string& origin, const std::string& where,
@@ -100,12 +110,12 @@ Config config_from_json(const json& j, const std::string& origin) {
   const bool cap_given = j.contains("overshoot_cap");
   if (j.contains("eta")) {
     c.eta = number(j["eta"], origin, "eta");
-    if (!(c.eta >= 0 && c.eta <= 0.5)) config_fail(origin, "eta", "= " + j["eta"].dump() + " is not in [0, 0.5]");
+    if (!(c.eta >= 0 && c.eta <= 0.5)) config_fail(origin, "eta", "= " + describe_value(j["eta"]) + " is not in [0, 0.5]");
   }
   c.overshoot_cap = 1 + c.eta;
   if (cap_given) {
     c.overshoot_cap = number(j["overshoot_cap"], origin, "overshoot_cap");
-    if (!(c.overshoot_cap >= 1)) config_fail(origin, "overshoot_cap", "= " + j["overshoot_cap"].dump() + " is not >= 1");
+    if (!(c.overshoot_cap >= 1)) config_fail(origin, "overshoot_cap", "= " + describe_value(j["overshoot_cap"]) + " is not >= 1");
   }
   if (j.contains("digits")) c.digits = integer(j["digits"], origin, "digits", kMinDigits, kMaxDigits);
   return c;
