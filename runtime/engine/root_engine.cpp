@@ -73,7 +73,7 @@ std::string shape_text(std::int64_t rows, std::int64_t cols, std::int64_t batch)
 // Checks finiteness, symmetry and a positive diagonal on a double host copy (column-major, n x n per
 // member). `ridge` is added to the diagonal first.
 void check_symmetric_finite(const std::vector<double>& a, std::int64_t n, std::int64_t batch, double tolerance,
-                            double ridge, DType storage) {
+                            double ridge, DType storage, const Matrix* caller) {
   for (std::int64_t k = 0; k < batch; ++k) {
     const double* m = a.data() + k * n * n;
     double max_abs = 0;
@@ -93,11 +93,18 @@ void check_symmetric_finite(const std::vector<double>& a, std::int64_t n, std::i
                       format_number(tolerance) + " * max|a| (batch member " + std::to_string(k) + ")");
       }
     for (std::int64_t i = 0; i < n; ++i) {
-      const double d = m[i + i * n] + ridge;
-      if (!(d > 0))
-        throw Error("a: diagonal entry (" + std::to_string(i) + ", " + std::to_string(i) + ") of batch member " +
-                    std::to_string(k) + " is " + format_number(d - ridge) + " in the " + to_string(storage) +
-                    " storage, so A is not positive definite");
+      const double stored = m[i + i * n];
+      if (stored + ridge > 0) continue;
+      const std::string entry = "a: diagonal entry (" + std::to_string(i) + ", " + std::to_string(i) +
+                                ") of batch member " + std::to_string(k) + " is ";
+      // A positive entry of the caller's that the storage dtype rounded to 0 is not the caller's A.
+      const double given = caller && caller->device == Device::cpu ? host_entry(*caller, k, i, i) : stored;
+      if (given > 0)
+        throw Error(entry + format_number(given) + ", which underflows to " + format_number(stored) + " in the " +
+                    to_string(storage) + " storage (smallest positive normal " +
+                    format_number(storage_range(storage).smallest_normal) +
+                    "); expected values the storage can hold: store in f64 (options.storage) or rescale a");
+      throw Error(entry + format_number(given) + ", so A is not positive definite");
     }
   }
 }
@@ -328,29 +335,7 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
           }
     }
   }
-  try {
-    check_symmetric_finite(host, n_, batch_, tolerance, o_.ridge, be_->storage());
-  } catch (const Error&) {
-    // A value that became inf or 0 only in the conversion to the storage: say so, with what to do.
-    if (caller && caller->device == Device::cpu && caller->dtype != be_->storage()) {
-      const HostMat src = host_view(*caller);
-      const double limit = be_->storage() == DType::f32 ? std::numeric_limits<float>::max() : 0;
-      const double tiny = be_->storage() == DType::f32 ? std::numeric_limits<float>::denorm_min() : 0;
-      for (std::int64_t k = 0; k < batch_ && limit > 0; ++k)
-        for (std::int64_t j = 0; j < n_; ++j)
-          for (std::int64_t i = 0; i < n_; ++i) {
-            const std::int64_t idx = k * src.stride + (src.layout == Layout::col_major ? i + j * src.ld : i * src.ld + j);
-            const double v = static_cast<const double*>(src.data)[idx];
-            if (std::isfinite(v) && (std::abs(v) > limit || (v != 0 && std::abs(v) < tiny / 2) || (i == j && v > 0 && std::abs(v) < tiny / 2)))
-              throw Error("a: entry (" + std::to_string(i) + ", " + std::to_string(j) + ") of batch member " +
-                          std::to_string(k) + " = " + format_number(v) + " " +
-                          (std::abs(v) > limit ? "overflows" : "underflows") + " the " + to_string(be_->storage()) +
-                          " storage (its range is about [1.4e-45, 3.4e38]); scale A or iterate in f64 "
-                          "(options.storage = f64, storage_from_input = false)");
-          }
-    }
-    throw;
-  }
+  check_symmetric_finite(host, n_, batch_, tolerance, o_.ridge, be_->storage(), caller);
 }
 
 Report RootEngine::run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides) {
@@ -674,15 +659,6 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
       report.target_reached = report.verified_eps && *report.verified_eps <= target;
       report.verify_seconds += seconds_since(t0);
     }
-  }
-  // Never hand back non-finite numbers: a result outside the storage's range is an error, not a result.
-  be_->count_nonfinite(direct || b_desc_ ? z_ : x_, 0);
-  if (be_->fetch_scalars()[0][0] > 0) {
-    report.status = Status::diverged;
-    throw Error(std::string("the result has non-finite entries: ") + (b_desc_ ? "A^{-1/p} B" : "A^{-1/p}") +
-                " is not representable in " + report.storage + " storage" +
-                (report.fallback ? " even from the exact root (" + report.fallback_reason + ")" : std::string()) +
-                "; scale A or B, or iterate in f64");
   }
   report.seconds = seconds_since(start);
   return report;

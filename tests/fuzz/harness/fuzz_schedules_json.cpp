@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "pe/types.hpp"
-#include "schedules.hpp"
+#include "plan/schedule_set.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
