@@ -5,6 +5,7 @@
 #include "backend_factory.hpp"
 #include "engine/root_engine.hpp"
 #include "pe/pe.hpp"
+#include "view_checks.hpp"
 
 namespace pe {
 
@@ -30,11 +31,16 @@ bool ApplyPlan::direct() const { return engine_->direct(); }
 
 Report inverse_root(const Matrix& a, MutableMatrix x, const Options& options) {
   detail::check_options(options);
+  detail::check_view("a", a, options.device, detail::Batching::allowed);
+  detail::check_view("x", x, options.device, detail::Batching::allowed);
   return RootPlan(describe(a), options).execute(a, x);
 }
 
 Report apply_inverse_root(const Matrix& a, const Matrix& b, MutableMatrix z, const Options& options) {
   detail::check_options(options);
+  detail::check_view("a", a, options.device, detail::Batching::allowed);
+  detail::check_view("b", b, options.device, detail::Batching::allowed);
+  detail::check_view("z", z, options.device, detail::Batching::allowed);
   return ApplyPlan(describe(a), describe(b), options).execute(a, b, z);
 }
 

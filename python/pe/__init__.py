@@ -278,7 +278,15 @@ def _placement(device: str) -> tuple[str, int]:
 
 
 def _dtype_name(dtype: Any) -> str:
-    name = str(getattr(dtype, "name", dtype)).replace("torch.", "")
+    """"f32"/"f64" from those names, NumPy dtypes and types (np.float32), or torch dtypes."""
+    if isinstance(dtype, type) or hasattr(dtype, "name"):
+        try:
+            import numpy as np
+
+            dtype = np.dtype(dtype).name
+        except TypeError:
+            dtype = getattr(dtype, "name", str(dtype))
+    name = str(dtype).replace("torch.", "")
     return {"float32": "f32", "float64": "f64"}.get(name, name)
 
 

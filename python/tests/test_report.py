@@ -8,22 +8,23 @@ import pe
 from conftest import spd
 
 ROOT_KEYS = {
-    "steps", "gemms", "degree", "final_eps", "estimated_residual", "certified", "target_reached", "intervals",
-    "precond", "scale", "l0", "l0_source", "ridge", "shift", "matrix_changed", "mode", "storage", "backend",
-    "schedules", "fallback", "fallback_reason", "seconds", "notes",
+    "status", "steps", "gemms", "degree", "verified_eps", "model_eps", "final_eps", "floor_eps",
+    "estimated_residual", "certified", "target_reached", "intervals", "precond", "scale", "l0", "l0_source", "ridge",
+    "shift", "matrix_changed", "mode", "storage", "backend", "schedules", "fallback", "fallback_reason", "seconds",
+    "verify_seconds", "newton_steps", "newton_gemms", "notes",
 }
-STEP_KEYS = {"step", "gemms", "interval", "bucket_l_edge", "rigorous"}
+STEP_KEYS = {"step", "degree", "precision", "gemms", "interval", "bucket_l_edge", "rigorous"}
 SOLVE_KEYS = {
     "method", "structure", "gemms", "inverse_gemms", "polar_gemms", "corrections", "residuals", "predicted",
-    "residual", "target_reached", "polar_steps", "polar_bound", "polar_certified", "inverse", "fallback",
+    "residual", "verified_residual", "certified", "status", "target_reached", "polar_steps", "polar_bound",
+    "polar_certified", "inverse", "fallback",
     "fallback_reason", "storage", "backend", "seconds", "notes",
 }
 GRAM_KEYS = {"side", "cache", "gemms", "root", "seconds", "notes"}
 
 
 def _root_keys_hold(report):
-    # new certificate fields (issue 15: verified_eps, model_eps, floor_eps, ...) may join; none may go
-    assert ROOT_KEYS <= set(report), ROOT_KEYS - set(report)
+    assert set(report) == ROOT_KEYS, set(report) ^ ROOT_KEYS
     for step in report["intervals"]:
         assert set(step) == STEP_KEYS
 
@@ -32,6 +33,7 @@ def test_root_and_apply_reports():
     a = spd(24, 1e3)
     _, report = pe.inverse_root(a, 2)
     _root_keys_hold(report)
+    assert report["certified"] and report["verified_eps"] is not None and report["status"] == "ok"
     assert report["steps"] == len(report["intervals"]) > 0 and report["backend"] == "cpu"
     _, report = pe.apply_inverse_root(a, np.ones((24, 2)), 2)
     _root_keys_hold(report)

@@ -167,7 +167,8 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
   const MatrixDesc& a = a_desc_;
   check_options(o_);
   if (a.rows < 1 || a.cols < 1) throw Error("a: shape " + shape_text(a.rows, a.cols, a.batch) + " must be at least 1 x 1");
-  if (a.rows != a.cols) throw Error("a: shape " + shape_text(a.rows, a.cols, a.batch) + " is not square");
+  if (a.rows != a.cols)
+    throw Error("a: shape " + std::to_string(a.rows) + " x " + std::to_string(a.cols) + " is not square");
   if (a.batch < 1) throw Error("a: batch count " + std::to_string(a.batch) + " must be >= 1");
   if (!shared && a.dtype != DType::f32 && a.dtype != DType::f64)
     throw Error(std::string("a: dtype ") + to_string(a.dtype) + " is not supported (expected f32 or f64)");

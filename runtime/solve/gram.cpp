@@ -387,6 +387,9 @@ GramReport GramPlan::execute(const Matrix& g, const Matrix& b, MutableMatrix z) 
 const GramOptions& GramPlan::options() const { return engine_->options(); }
 
 GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const GramOptions& o) {
+  detail::check_view("g", g, o.device, detail::Batching::single_matrix);
+  detail::check_view("b", b, o.device, detail::Batching::single_matrix);
+  detail::check_view("z", z, o.device, detail::Batching::single_matrix);
   return GramPlan(describe(g), describe(b), o).execute(g, b, z);
 }
 

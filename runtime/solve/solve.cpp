@@ -499,6 +499,9 @@ SolveReport SolvePlan::execute(const Matrix& a, const Matrix& b, MutableMatrix x
 const SolveOptions& SolvePlan::options() const { return engine_->options(); }
 
 SolveReport solve(const Matrix& a, const Matrix& b, MutableMatrix x, const SolveOptions& o) {
+  detail::check_view("a", a, o.device, detail::Batching::single_matrix);
+  detail::check_view("b", b, o.device, detail::Batching::single_matrix);
+  detail::check_view("x", x, o.device, detail::Batching::single_matrix);
   return SolvePlan(describe(a), describe(b), o).execute(a, b, x);
 }
 
@@ -519,7 +522,8 @@ const char* to_string(Structure s) {
 
 std::string to_json(const SolveReport& r) {
   using nlohmann::json;
-  json j = {{"method", r.method},
+  json j = {{"status", to_string(r.status)},
+            {"method", r.method},
             {"structure", r.structure},
             {"gemms", r.gemms},
             {"inverse_gemms", r.inverse_gemms},
@@ -528,6 +532,8 @@ std::string to_json(const SolveReport& r) {
             {"residuals", r.residuals},
             {"predicted", r.predicted},
             {"residual", r.residual},
+            {"verified_residual", r.verified_residual ? json(*r.verified_residual) : json(nullptr)},
+            {"certified", r.certified},
             {"target_reached", r.target_reached},
             {"polar_steps", r.polar_steps},
             {"polar_bound", r.polar_bound},
