@@ -117,10 +117,13 @@ namespace {
 // ||A^{-1} v|| / ||v|| <= 1 / lambda_min, so the estimate approaches lambda_min from above; the start is
 // kTrialFraction of it. Not a proof (an optimistic start leaves eigenvalues below it, which guard G1
 // keeps moving up): the verified certificate of the returned root is what certifies.
-LowerBound estimated_lambda_min(std::vector<double> a, std::int64_t n) {
+// `factor` is scratch (n x n).
+LowerBound estimated_lambda_min(const double* a_n, std::int64_t n, std::vector<double>& factor) {
   const auto ln = static_cast<lapack_int>(n);
   LowerBound out;
-  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, a.data(), ln) != 0) {
+  std::copy(a_n, a_n + n * n, factor.begin());
+  double* a = factor.data();
+  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, a, ln) != 0) {
     out.positive_definite = false;
     return out;
   }
@@ -130,7 +133,7 @@ LowerBound estimated_lambda_min(std::vector<double> a, std::int64_t n) {
   for (int it = 0; it < kInverseIterations; ++it) {
     const double norm = cblas_dnrm2(ln, v.data(), 1);
     cblas_dscal(ln, 1 / norm, v.data(), 1);
-    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', ln, 1, a.data(), ln, v.data(), ln);
+    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', ln, 1, a, ln, v.data(), ln);
     estimate = 1 / cblas_dnrm2(ln, v.data(), 1);
   }
   out.bound = kTrialFraction * estimate;
@@ -139,8 +142,9 @@ LowerBound estimated_lambda_min(std::vector<double> a, std::int64_t n) {
 
 // An upper bound t <= 1 of lambda_max of one normalised matrix (||A_n||_2 <= 1 already), proven by a
 // Cholesky factorisation of t I - A_n; 1 when no tighter bound is proven. Unlike the lower end, the upper
-// end must hold: eigenvalues above 1 + eta leave the guards' cover (G3) and can overshoot.
-double certified_lambda_max(const std::vector<double>& a, std::int64_t n) {
+// end must hold: eigenvalues above 1 + eta leave the guards' cover (G3) and can overshoot. `factor` is
+// scratch (n x n).
+double certified_lambda_max(const double* a, std::int64_t n, std::vector<double>& factor) {
   const auto ln = static_cast<lapack_int>(n);
   // A completed Cholesky factorisation R^T R = M + E has ||E||_2 <= n (n + 1) u ||M||_2 (Demmel), so success
   // on sigma I - A_n (||.|| <= 2) proves lambda_max(A_n) <= sigma + 2 n (n + 1) u.
@@ -152,16 +156,14 @@ double certified_lambda_max(const std::vector<double>& a, std::int64_t n) {
   for (int it = 0; it < kPowerIterations; ++it) {
     const double norm = cblas_dnrm2(ln, v.data(), 1);
     cblas_dscal(ln, 1 / norm, v.data(), 1);
-    cblas_dgemv(CblasColMajor, CblasNoTrans, ln, ln, 1.0, a.data(), ln, v.data(), 1, 0.0, w.data(), 1);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, ln, ln, 1.0, a, ln, v.data(), 1, 0.0, w.data(), 1);
     estimate = cblas_dnrm2(ln, w.data(), 1);
     std::swap(v, w);
   }
-  std::vector<double> factor;
   for (double f : {kUpperMargin, 1.25}) {
     const double sigma = f * estimate;
     if (!(sigma + margin < 1)) break;
-    factor = a;
-    for (double& x : factor) x = -x;
+    for (std::int64_t i = 0; i < n * n; ++i) factor[static_cast<std::size_t>(i)] = -a[i];
     for (std::int64_t i = 0; i < n; ++i) factor[static_cast<std::size_t>(i + i * n)] += sigma;
     if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, factor.data(), ln) == 0) return sigma + margin;
   }
@@ -171,7 +173,7 @@ double certified_lambda_max(const std::vector<double>& a, std::int64_t n) {
 }  // namespace
 
 PrecondWorkspace allocate_precond_workspace(Backend& backend, std::int64_t n, std::int64_t batch) {
-  return {backend.allocate(n, 1, batch), backend.allocate(n, 1, batch)};
+  return {backend.allocate(n, 1, batch), backend.allocate(n, 1, batch), {}, {}};
 }
 
 Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
@@ -262,15 +264,15 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
                                                              : Source::cholesky;
   }
   auto needs_cholesky = [&](std::size_t k) { return source_of[k] == Source::cholesky; };
-  std::vector<double> stored;  // A_n as stored, in double (only when a Cholesky bound is needed)
+  // A_n as stored, in double (only when a Cholesky bound is needed). The host scratch is sized on the
+  // first call that needs it and kept: later executes of a plan allocate nothing here.
+  std::vector<double>& stored = ws.stored;
   auto download_stored = [&] {
     stored.resize(static_cast<std::size_t>(n * n * batch));
+    ws.factor.resize(static_cast<std::size_t>(n * n));
     backend.download(a, HostMat{stored.data(), DType::f64, n, n, n, batch, n * n, Layout::col_major});
   };
-  auto member = [&](std::size_t k) {
-    return std::vector<double>(stored.begin() + static_cast<std::ptrdiff_t>(k * n * n),
-                               stored.begin() + static_cast<std::ptrdiff_t>((k + 1) * n * n));
-  };
+  auto member = [&](std::size_t k) { return stored.data() + k * static_cast<std::size_t>(n * n); };
   bool any_cholesky = false;
   for (std::size_t k = 0; k < nb; ++k) any_cholesky = any_cholesky || needs_cholesky(k);
   if (any_cholesky) {
@@ -279,7 +281,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
     download_stored();
     std::vector<double> tighten(nb, 1.0);
     for (std::size_t k = 0; k < nb; ++k)
-      if (needs_cholesky(k) && !(s.lambda_max_hint > 0)) tighten[k] = certified_lambda_max(member(k), n);
+      if (needs_cholesky(k) && !(s.lambda_max_hint > 0)) tighten[k] = certified_lambda_max(member(k), n, ws.factor);
     if (std::any_of(tighten.begin(), tighten.end(), [](double t) { return t < 1; })) {
       std::vector<double> inv(nb);
       for (std::size_t k = 0; k < nb; ++k) {
@@ -316,7 +318,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       source[k] = "kappa_hint";
     } else {
       // A dense matrix usually defeats Gershgorin: estimate by Cholesky on the stored A_n.
-      const LowerBound lb = estimated_lambda_min(member(k), n);
+      const LowerBound lb = estimated_lambda_min(member(k), n, ws.factor);
       if (!lb.positive_definite) {
         out.not_positive_definite = true;
         out.failure = "the Cholesky factorisation of the normalised matrix (batch member " + std::to_string(k) +

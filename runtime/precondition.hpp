@@ -25,6 +25,10 @@ struct PrecondSettings {
 struct PrecondWorkspace {
   Mat d;     // n x 1 x batch: the diagonal scaling (diagonal modes)
   Mat diag;  // n x 1 x batch: the diagonal of A_n (kappa_hint)
+  // Host scratch of the Cholesky bounds, sized by the first call that needs them and kept (so a plan's
+  // later executes allocate no n x n buffer; a plan whose inputs never need them never holds them):
+  std::vector<double> stored;  // A_n as stored, in double (n x n x batch)
+  std::vector<double> factor;  // one member's Cholesky factor (n x n)
 };
 PrecondWorkspace allocate_precond_workspace(Backend& backend, std::int64_t n, std::int64_t batch);
 
