@@ -219,6 +219,58 @@ int run_correction(const std::vector<std::int64_t>& sizes, const std::vector<int
   return 0;
 }
 
+// The drift model against measurement: for each matrix and target, the run with every step in the
+// storage precision (elevated_steps = 0) and the default run (per-step precision chosen by the model).
+// predicted = model_eps + drift_eps + floor_eps is what the engine plans with; true eps is measured.
+int run_drift(const std::vector<std::int64_t>& sizes, const std::vector<int>& powers, const std::vector<double>& kappas,
+              const std::vector<double>& targets, int repeats) {
+  print_machine("drift");
+  std::printf("| n | p | κ | spectrum | target | steps in | GEMMs (elevated) | model eps | drift eps | floor eps | "
+              "predicted | verified eps | true eps | true / predicted | reached | time [s] |\n");
+  std::printf("|--:|--:|--:|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n");
+  const std::pair<pe::reference::Spectrum, const char*> spectra[] = {
+      {pe::reference::Spectrum::spread, "spread"},
+      {pe::reference::Spectrum::clustered_low, "clustered low"},
+      {pe::reference::Spectrum::clustered_high, "clustered high"}};
+  for (std::int64_t n : sizes)
+    for (int p : powers)
+      for (double kappa : kappas)
+        for (const auto& [spectrum, spectrum_name] : spectra) {
+          const auto a = as_f32(pe::reference::random_spd(pe::reference::make_spectrum(n, kappa, spectrum), 7));
+          const std::vector<float> af(a.begin(), a.end());
+          std::vector<float> xf(a.size());
+          const pe::Matrix av{af.data(), n, n, n, pe::DType::f32};
+          const pe::MutableMatrix xv{xf.data(), n, n, n, pe::DType::f32};
+          for (double target : targets)
+            for (int elevated : {0, -1}) {
+              pe::Options o;
+              o.p = p;
+              o.target = target;
+              o.elevated_steps = elevated;
+              pe::RootPlan plan(pe::describe(av), o);
+              const pe::Report r = plan.execute(av, xv);
+              const double true_eps = pe::reference::root_eps(a, std::vector<double>(xf.begin(), xf.end()), n, p);
+              const double seconds = median_seconds(repeats, [&] { plan.execute(av, xv); });
+              int elevated_gemms = 0;
+              for (std::size_t i = 0; i < r.intervals.size(); ++i)
+                if (r.intervals[i].precision != r.storage)
+                  elevated_gemms += r.intervals[i].gemms - (i ? r.intervals[i - 1].gemms : 0);
+              const double predicted = r.model_eps + r.drift_eps + r.floor_eps;
+              char verified_text[32] = "-";
+              if (r.verified_eps) std::snprintf(verified_text, sizeof verified_text, "%.2e", *r.verified_eps);
+              const std::string verified = verified_text;
+              std::printf("| %lld | %d | %.0e | %s | %.0e | %s | %d (%d) | %.2e | %.2e | %.2e | %.2e | %s | %.2e | %.2f | %s | "
+                          "%.4f |\n",
+                          static_cast<long long>(n), p, kappa, spectrum_name, target, elevated == 0 ? "f32" : "per step",
+                          r.gemms, elevated_gemms, r.model_eps, r.drift_eps, r.floor_eps, predicted,
+                          verified.c_str(),
+                          true_eps, true_eps / predicted, r.target_reached ? "yes" : "no", seconds);
+              std::fflush(stdout);
+            }
+        }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -229,12 +281,18 @@ int main(int argc, char** argv) {
   std::vector<double> kappas;
   double target = 1e-3;
   int repeats = 3;
+  std::vector<double> targets{1e-3, 1e-4};
   for (auto* sub : {app.add_subcommand("formats", "tf32 / bf16 / f16 emulated against native f32"),
-                    app.add_subcommand("correction", "the Newton correction of the f32 root")}) {
+                    app.add_subcommand("correction", "the Newton correction of the f32 root"),
+                    app.add_subcommand("drift", "the drift model's prediction against the measured eps, f32 storage, "
+                                                "all-f32 and per-step precision")}) {
     sub->add_option("--n", sizes, "matrix sizes")->check(CLI::Range(std::int64_t{2}, std::int64_t{16384}));
     sub->add_option("--p", powers, "roots p")->check(CLI::Range(1, 64));
     sub->add_option("--kappa", kappas, "condition numbers")->check(CLI::Range(1.0, 1e12));
-    sub->add_option("--target", target, "the runtime's target")->check(CLI::Range(1e-12, 0.5));
+    if (sub->get_name() == "drift")
+      sub->add_option("--target", targets, "the runtime's targets")->check(CLI::Range(1e-12, 0.5));
+    else
+      sub->add_option("--target", target, "the runtime's target")->check(CLI::Range(1e-12, 0.5));
     sub->add_option("--repeats", repeats, "timed runs (median)")->check(CLI::Range(1, 100));
   }
   try {
@@ -247,6 +305,11 @@ int main(int argc, char** argv) {
       if (sizes.empty()) sizes = {256};
       if (kappas.empty()) kappas = {1e2, 1e4};
       return run_formats(sizes, powers, kappas, target, repeats);
+    }
+    if (app.got_subcommand("drift")) {
+      if (sizes.empty()) sizes = {64, 256, 1024};
+      if (kappas.empty()) kappas = {1e2, 1e4};
+      return run_drift(sizes, powers, kappas, targets, repeats);
     }
     if (sizes.empty()) sizes = {512, 1024, 2048};
     if (kappas.empty()) kappas = {1e4};

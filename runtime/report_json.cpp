@@ -23,6 +23,7 @@ std::string to_json(const Report& r) {
             {"model_eps", r.model_eps},
             {"final_eps", r.final_eps},
             {"floor_eps", r.floor_eps},
+            {"drift_eps", r.drift_eps},
             {"estimated_residual", r.estimated_residual},
             {"certified", r.certified},
             {"target_reached", r.target_reached},

@@ -174,6 +174,8 @@ struct Report {
   double model_eps = 0;                   // the interval model's bound (exact arithmetic; a planning figure)
   double final_eps = 0;                   // deprecated alias of model_eps (kept for one release)
   double floor_eps = 0;                   // the bound the storage dtype can reach for this A (estimate)
+  double drift_eps = 0;                   // the drift model's estimate of what the iteration's rounding adds, for
+                                          // the precisions it ran in (a planning figure; docs/precision.md)
   double estimated_residual = 0;          // ||Y - I|| proxy of the last residual formed (before the final step)
   bool certified = false;
   bool target_reached = false;            // verified_eps <= target when verified, else model_eps <= target

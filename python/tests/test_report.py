@@ -8,7 +8,7 @@ import pe
 from conftest import spd
 
 ROOT_KEYS = {
-    "status", "steps", "gemms", "degree", "verified_eps", "model_eps", "final_eps", "floor_eps",
+    "status", "steps", "gemms", "degree", "verified_eps", "model_eps", "final_eps", "floor_eps", "drift_eps",
     "estimated_residual", "certified", "target_reached", "intervals", "precond", "scale", "l0", "l0_source", "ridge",
     "shift", "matrix_changed", "mode", "storage", "backend", "schedules", "fallback", "fallback_reason", "seconds",
     "verify_seconds", "newton_steps", "newton_gemms", "notes",

@@ -471,6 +471,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     const StepPlan& plan = chosen.plan;
     DriverSettings ds;
     ds.elevated_steps = chosen.elevated;
+    report.drift_eps = chosen.drift;
     if (ds.elevated_steps > 0)
       report.notes.push_back("the first " + std::to_string(ds.elevated_steps) + " step(s) ran in " +
                              to_string(elevated_->storage()) + " (drift model: about " + format_number(chosen.drift) +
