@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,10 +20,12 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <unistd.h>
 #include <vector>
 
 #include "baselines.hpp"
 #include "pe/pe.hpp"
+#include "pe/solve.hpp"
 #include "pe_schedules.hpp"
 #include "reference.hpp"
 
@@ -48,6 +51,9 @@ struct Settings {
   std::string schedules;           // empty: the compiled-in tables
   std::uint64_t seed = 20261123;
   bool quick = false;
+  int soak_calls = 0;              // > 0: the soak mode instead of the comparison
+  std::int64_t soak_n = 64;
+  double soak_max_growth = 0;      // > 0: exit non-zero when an entry grows more (bytes)
 };
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -113,12 +119,40 @@ json run_case(const Settings& s, const Problem& prob, const References& ref, int
   }
   const pe::Matrix a_view{a.data(), n, n, n, dtype};
 
-  // (a) our root: one untimed run for the report and the error (and to warm up BLAS threads).
+  // (a) our root, one-shot: one untimed run for the report and the error (and to warm up BLAS threads).
+  // Verification is on, as it is by default: a user who calls inverse_root gets (and pays for) it.
   std::vector<T> x(a.size());
   const pe::MutableMatrix x_view{x.data(), n, n, n, dtype};
   const pe::Report root = pe::inverse_root(a_view, x_view, opt);
   const double err_root = pe::reference::relative_error(to_double(x), ref.x);
+  // The true eps of the returned X, measured in double against A as it was handed over (in this dtype):
+  // what verified_eps must bound. (Against the f64 A it would also hold the rounding of A to f32.)
+  const double true_eps = pe::reference::root_eps(to_double(a), to_double(x), n, p);
   const double t_root = time_median(repeats, [&] { pe::inverse_root(a_view, x_view, opt); });
+
+  // (a') the plan path: RootPlan made once, executed many times, with the certificate and without it.
+  // verify_share is the certificate's part of a verified execute (its own clock, median over executes).
+  pe::RootPlan plan(pe::describe(a_view), opt);
+  plan.execute(a_view, x_view);
+  std::vector<double> verify_seconds;
+  const double t_plan = time_median(repeats, [&] { verify_seconds.push_back(plan.execute(a_view, x_view).verify_seconds); });
+  pe::Options unverified_opt = opt;
+  unverified_opt.verify = false;
+  pe::RootPlan plan_unverified(pe::describe(a_view), unverified_opt);
+  const pe::Report plan_report = plan_unverified.execute(a_view, x_view);
+  const double t_plan_unverified = time_median(repeats, [&] { plan_unverified.execute(a_view, x_view); });
+  const double verify_share = median(verify_seconds) / t_plan;
+
+  // GEMMs of steps that ran above the storage precision (per-step precision) cost an f64 product each.
+  int elevated_gemms = 0;
+  for (std::size_t i = 0; i < plan_report.intervals.size(); ++i) {
+    const pe::StepRecord& step = plan_report.intervals[i];
+    const int before = i == 0 ? 0 : plan_report.intervals[i - 1].gemms;
+    if (step.precision != plan_report.storage) elevated_gemms += step.gemms - before;
+  }
+  // Steps before the first record (preconditioning) and after the last (the final product) are in
+  // plan_report.gemms but not in the records' differences: they run in the storage precision.
+  const int storage_gemms = plan_report.gemms - elevated_gemms;
 
   // (a) our direct apply Z = A^{-1/p} B, never forming X.
   pe::Options apply_opt = opt;
@@ -168,10 +202,13 @@ json run_case(const Settings& s, const Problem& prob, const References& ref, int
       time_median(repeats, [&] { newton_gemm_count = newton.run(a, c, best_iteration, xn); });
   const double err_newton = pe::reference::relative_error(to_double(xn), ref.x);
 
-  // (d) the GEMM floor: our root's GEMM count as bare n x n x n products in the same dtype.
+  // (d) the GEMM floor: our root's GEMM count as bare n x n x n products, storage-precision GEMMs in the
+  // same dtype and the elevated ones in double (what those steps run in).
   std::vector<T> c_buf(a.size());
+  std::vector<double> a64(prob.a), c64(prob.a.size());
   const double t_floor = time_median(repeats, [&] {
-    for (int g = 0; g < root.gemms; ++g) pe_bench::gemm(n, a.data(), x.data(), c_buf.data());
+    for (int g = 0; g < storage_gemms; ++g) pe_bench::gemm(n, a.data(), x.data(), c_buf.data());
+    for (int g = 0; g < elevated_gemms; ++g) pe_bench::gemm(n, a64.data(), prob.a.data(), c64.data());
   });
 
   json j;
@@ -183,23 +220,37 @@ json run_case(const Settings& s, const Problem& prob, const References& ref, int
   j["repeats"] = repeats;
   j["ours_root"] = {{"seconds", t_root},       {"error", err_root},         {"steps", root.steps},
                     {"gemms", root.gemms},     {"degree", root.degree},     {"tracked_bound", root.final_eps},
-                    {"certified", root.certified}, {"fallback", root.fallback}, {"l0_source", root.l0_source}};
+                    {"certified", root.certified}, {"fallback", root.fallback}, {"l0_source", root.l0_source},
+                    {"model_eps", root.model_eps},
+                    {"verified_eps", root.verified_eps ? json(*root.verified_eps) : json(nullptr)},
+                    {"true_eps", true_eps},      {"target_reached", root.target_reached},
+                    {"elevated_gemms", elevated_gemms}};
+  j["ours_plan"] = {{"seconds", t_plan},
+                    {"gemms", plan_report.gemms},
+                    {"verify_share", verify_share},
+                    {"unverified_seconds", t_plan_unverified}};
   j["ours_apply"] = {{"seconds", t_apply}, {"error", err_apply}, {"rhs_cols", k}, {"steps", apply.steps},
                      {"gemms", apply.gemms}, {"mode", apply.mode}, {"fallback", apply.fallback}};
   j["eigh"] = {{"seconds", t_eigh}, {"error", eigh_ok ? json(err_eigh) : json(nullptr)}, {"ok", eigh_ok}};
   j["newton"] = {{"seconds", t_newton},          {"error", err_newton},          {"iterations", best_iteration},
                  {"gemms", newton_gemm_count},   {"reached_ours", newton_reached}, {"c", c}};
-  j["gemm_floor"] = {{"seconds", t_floor}, {"gemms", root.gemms}};
+  j["gemm_floor"] = {{"seconds", t_floor}, {"gemms", plan_report.gemms}, {"elevated_gemms", elevated_gemms}};
   j["ratios"] = {{"ours_over_eigh", t_root / t_eigh},
                  {"ours_over_newton", t_root / t_newton},
-                 {"ours_over_gemm_floor", root.gemms > 0 ? json(t_root / t_floor) : json(nullptr)}};
+                 {"ours_over_gemm_floor", root.gemms > 0 ? json(t_root / t_floor) : json(nullptr)},
+                 // The iteration against its own GEMM count (no certificate), and with it.
+                 {"plan_over_gemm_floor", root.gemms > 0 ? json(t_plan_unverified / t_floor) : json(nullptr)},
+                 {"plan_verified_over_gemm_floor", root.gemms > 0 ? json(t_plan / t_floor) : json(nullptr)},
+                 {"one_shot_over_plan", t_root / t_plan}};
 
   std::printf("%5lld %2d %6.0e %4s | %3d %4d %8.4f %8.1e%s | %8.4f %8.1e | %8.4f %8.1e | %3d %4d %8.4f %8.1e%s | %8.4f |"
-              " %6.2f %6.2f %6s\n",
+              " %6.2f %6.2f %6s | %8.4f %8.4f %4.0f%% %6.2f | %8.1e %8.1e\n",
               static_cast<long long>(n), p, prob.kappa, is_f32 ? "f32" : "f64", root.steps, root.gemms, t_root,
               err_root, root.fallback ? "F" : " ", t_apply, err_apply, t_eigh, err_eigh, best_iteration,
               newton_gemm_count, t_newton, err_newton, newton_reached ? " " : "*", t_floor, t_root / t_eigh,
-              t_root / t_newton, root.gemms > 0 ? fmt("%.2f", t_root / t_floor).c_str() : "-");
+              t_root / t_newton, root.gemms > 0 ? fmt("%.2f", t_root / t_floor).c_str() : "-", t_plan,
+              t_plan_unverified, 100 * verify_share, t_plan_unverified / t_floor,
+              root.verified_eps ? *root.verified_eps : NAN, true_eps);
   std::fflush(stdout);
   return j;
 }
@@ -266,6 +317,32 @@ std::string markdown(const json& doc) {
       md += line;
     }
   }
+  // The plan path and the certificate: what a caller who plans once pays, and what the bound says.
+  for (const char* dt : {"f32", "f64"}) {
+    bool header = false;
+    for (const json& r : doc["results"]) {
+      if (r["dtype"] != dt) continue;
+      if (!header) {
+        std::snprintf(line, sizeof line, "\n#### %s, target %g: plan path and certificate\n\n", dt, r["target"].get<double>());
+        md += line;
+        md += "| n | p | κ | GEMMs (elevated) | one-shot [s] | plan [s] | plan, no verify [s] | verify share | GEMM floor [s] "
+              "| plan no-verify/floor | plan/floor | one-shot/plan | model eps | verified eps | true eps |\n";
+        md += "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+        header = true;
+      }
+      const json &o = r["ours_root"], &pl = r["ours_plan"], &f = r["gemm_floor"], &q = r["ratios"];
+      auto num = [](const json& v, const char* f) { return v.is_null() ? std::string("-") : fmt(f, v.get<double>()); };
+      std::snprintf(line, sizeof line,
+                    "| %lld | %d | %.0e | %d (%d) | %.4f | %.4f | %.4f | %.0f%% | %.4f | %s | %s | %.2f | %.1e | %s | %.1e |\n",
+                    r["n"].get<long long>(), r["p"].get<int>(), r["kappa"].get<double>(), pl["gemms"].get<int>(),
+                    f["elevated_gemms"].get<int>(), o["seconds"].get<double>(), pl["seconds"].get<double>(),
+                    pl["unverified_seconds"].get<double>(), 100 * pl["verify_share"].get<double>(),
+                    f["seconds"].get<double>(), num(q["plan_over_gemm_floor"], "%.2f").c_str(),
+                    num(q["plan_verified_over_gemm_floor"], "%.2f").c_str(), q["one_shot_over_plan"].get<double>(),
+                    o["model_eps"].get<double>(), num(o["verified_eps"], "%.1e").c_str(), o["true_eps"].get<double>());
+      md += line;
+    }
+  }
   return md;
 }
 
@@ -300,11 +377,14 @@ int run(const Settings& s, const std::string& command) {
               "||A^{-1/p}||_F against dsyevd in double\n",
               cpu_model().c_str(), openblas_get_corename(), threads ? threads : "unset");
   std::printf("times are medians in seconds; apply: Z = A^{-1/p} B with k = %lld columns, direct mode; "
-              "Newton stops at our error (* = could not reach it)\n\n",
+              "Newton stops at our error (* = could not reach it)\n"
+              "plan: RootPlan.execute with the certificate (ver%% = its share), plan-nv: without (nv/flr = that over the "
+              "floor); verified: verified_eps, true: max |lambda(X^p A) - 1| in double\n\n",
               static_cast<long long>(s.rhs_cols));
-  std::printf("%5s %2s %6s %4s | %3s %4s %8s %8s  | %8s %8s | %8s %8s | %3s %4s %8s %8s  | %8s | %6s %6s %6s\n", "n",
-              "p", "kappa", "dt", "stp", "gemm", "ours", "err", "apply", "err", "eigh", "err", "it", "gemm", "newton",
-              "err", "floor", "/eigh", "/newt", "/floor");
+  std::printf("%5s %2s %6s %4s | %3s %4s %8s %8s  | %8s %8s | %8s %8s | %3s %4s %8s %8s  | %8s | %6s %6s %6s | %8s %8s %5s "
+              "%6s | %8s %8s\n",
+              "n", "p", "kappa", "dt", "stp", "gemm", "ours", "err", "apply", "err", "eigh", "err", "it", "gemm", "newton",
+              "err", "floor", "/eigh", "/newt", "/floor", "plan", "plan-nv", "ver%", "nv/flr", "verified", "true");
   for (std::int64_t n : s.sizes)
     for (double kappa : s.kappas) {
       Problem prob;
@@ -334,6 +414,100 @@ int run(const Settings& s, const std::string& command) {
   return 0;
 }
 
+// Resident set size now (bytes), from /proc/self/statm.
+std::int64_t resident_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::int64_t pages_total = 0, pages_resident = 0;
+  in >> pages_total >> pages_resident;
+  if (!in) throw std::runtime_error("--soak: cannot read /proc/self/statm");
+  return pages_resident * static_cast<std::int64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Memory across calls: each entry point runs `calls` times on one small f32 problem; the growth of the
+// resident set is measured from after a warm-up (a tenth of the calls, at least 10: first-call
+// allocations such as BLAS buffers, scratch sized on first execute and the cache's own entry are not
+// growth) to the end.
+int soak(const Settings& s, const std::string& command) {
+  const std::int64_t n = s.soak_n, k = 8, m = 2 * s.soak_n;
+  const auto a64 = pe::reference::random_spd(pe::reference::make_spectrum(n, 1e3, pe::reference::Spectrum::spread), s.seed);
+  std::mt19937_64 rng(s.seed + 1);
+  std::normal_distribution<double> normal;
+  std::vector<float> a(a64.begin(), a64.end()), b(static_cast<std::size_t>(n * k)), g(static_cast<std::size_t>(m * n));
+  for (auto& v : b) v = static_cast<float>(normal(rng));
+  for (auto& v : g) v = static_cast<float>(normal(rng));
+  std::vector<float> x(a.size()), z(b.size());
+  const pe::Matrix a_view{a.data(), n, n, n, pe::DType::f32}, b_view{b.data(), n, k, n, pe::DType::f32},
+      g_view{g.data(), m, n, m, pe::DType::f32};
+  const pe::MutableMatrix x_view{x.data(), n, n, n, pe::DType::f32}, z_view{z.data(), n, k, n, pe::DType::f32};
+
+  pe::Options root_opt;
+  root_opt.p = 2;
+  pe::Options apply_opt = root_opt;
+  apply_opt.mode = pe::ApplyMode::direct;
+  pe::SolveOptions solve_opt;
+  solve_opt.target = 1e-5;
+  pe::GramOptions gram_opt;
+  gram_opt.p = 2;
+  gram_opt.lambda = 1e-3;
+  pe::GramCache cache;
+  pe::GramOptions cached_opt = gram_opt;
+  cached_opt.cache = &cache;
+  cached_opt.version = 1;
+  pe::RootPlan root_plan(pe::describe(a_view), root_opt);
+  pe::ApplyPlan apply_plan(pe::describe(a_view), pe::describe(b_view), apply_opt);
+  pe::SolvePlan solve_plan(pe::describe(a_view), pe::describe(b_view), solve_opt);
+  pe::GramPlan gram_plan(pe::describe(g_view), pe::describe(b_view), gram_opt);
+  pe::GramCache plan_cache;
+  pe::GramOptions plan_cached_opt = cached_opt;
+  plan_cached_opt.cache = &plan_cache;
+  pe::GramPlan gram_plan_cached(pe::describe(g_view), pe::describe(b_view), plan_cached_opt);
+
+  const std::vector<std::pair<std::string, std::function<void()>>> entries{
+      {"root", [&] { pe::inverse_root(a_view, x_view, root_opt); }},
+      {"root_plan", [&] { root_plan.execute(a_view, x_view); }},
+      {"apply", [&] { pe::apply_inverse_root(a_view, b_view, z_view, apply_opt); }},
+      {"apply_plan", [&] { apply_plan.execute(a_view, b_view, z_view); }},
+      {"solve", [&] { pe::solve(a_view, b_view, z_view, solve_opt); }},
+      {"solve_plan", [&] { solve_plan.execute(a_view, b_view, z_view); }},
+      {"gram", [&] { pe::gram_apply(g_view, b_view, z_view, gram_opt); }},
+      {"gram_cached", [&] { pe::gram_apply(g_view, b_view, z_view, cached_opt); }},
+      {"gram_plan", [&] { gram_plan.execute(g_view, b_view, z_view); }},
+      {"gram_plan_cached", [&] { gram_plan_cached.execute(g_view, b_view, z_view); }},
+  };
+  json doc;
+  doc["generator"] = "pe-bench --soak";
+  doc["command"] = command;
+  doc["settings"] = {{"n", n}, {"rhs_cols", k}, {"gram_rows", m}, {"dtype", "f32"}, {"p", 2}, {"calls", s.soak_calls}};
+  doc["soak"] = json::object();
+  write_atomically("--json", s.json_path, doc.dump(2) + "\n");
+  const int warmup = std::max(10, s.soak_calls / 10);
+  bool within = true;
+  std::printf("pe-bench --soak: %d calls per entry point (after %d warm-up calls), n = %lld, f32\n", s.soak_calls, warmup,
+              static_cast<long long>(n));
+  std::printf("%-18s %10s %14s %12s\n", "entry", "calls", "rss growth [B]", "per call [B]");
+  for (const auto& [name, call] : entries) {
+    for (int i = 0; i < warmup; ++i) call();
+    const std::int64_t before = resident_bytes();
+    const auto t0 = Clock::now();
+    for (int i = 0; i < s.soak_calls; ++i) call();
+    const double seconds = seconds_since(t0);
+    const std::int64_t growth = resident_bytes() - before;
+    doc["soak"][name] = {{"calls", s.soak_calls}, {"rss_growth_bytes", growth}, {"seconds", seconds},
+                         {"rss_bytes_after", before + growth}};
+    std::printf("%-18s %10d %14lld %12.1f\n", name.c_str(), s.soak_calls, static_cast<long long>(growth),
+                static_cast<double>(growth) / s.soak_calls);
+    std::fflush(stdout);
+    if (s.soak_max_growth > 0 && static_cast<double>(growth) > s.soak_max_growth) {
+      std::fprintf(stderr, "pe-bench --soak: %s grew the resident set by %lld bytes over %d calls (limit %.0f)\n",
+                   name.c_str(), static_cast<long long>(growth), s.soak_calls, s.soak_max_growth);
+      within = false;
+    }
+    write_atomically("--json", s.json_path, doc.dump(2) + "\n");
+  }
+  std::printf("\nwrote %s\n", s.json_path.c_str());
+  return within ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -356,6 +530,14 @@ int main(int argc, char** argv) {
   app.add_option("--json", s.json_path, "where to write the results");
   app.add_option("--markdown", s.markdown_path, "also write the results as markdown tables (for bench/RESULTS.md)");
   app.add_option("--seed", s.seed, "seed of the random test matrices");
+  app.add_option("--soak", s.soak_calls,
+                 "instead of the comparison: N calls of every entry point (root, apply, solve, gram-apply with and "
+                 "without its cache; one-shot and plan) and the resident-memory growth of each")
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--soak-n", s.soak_n, "matrix size of the soak")->check(CLI::Range(std::int64_t{2}, std::int64_t{4096}));
+  app.add_option("--soak-max-growth", s.soak_max_growth,
+                 "exit non-zero when an entry point's resident-memory growth exceeds this many bytes")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -370,7 +552,7 @@ int main(int argc, char** argv) {
   std::string command = "pe-bench";
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
   try {
-    return run(s, command);
+    return s.soak_calls > 0 ? soak(s, command) : run(s, command);
   } catch (const std::exception& e) {
     std::cerr << "pe-bench: error: " << e.what() << "\n";
     return 1;
