@@ -96,8 +96,12 @@ TEST_P(Accuracy, RootAndApplyWithinTheirBounds) {
   const double true_eps = pe::reference::root_eps(a, x, n, c.p);
   const double check_slack = 10.0 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * c.kappa;
   EXPECT_GE(*r.verified_eps, true_eps - check_slack) << "a bound that does not hold";
-  if (r.target_reached) EXPECT_LE(true_eps, o.target + check_slack);
-  if (target_expected(c)) EXPECT_TRUE(r.target_reached) << "verified " << *r.verified_eps << ", model " << r.model_eps;
+  if (r.target_reached) {
+    EXPECT_LE(true_eps, o.target + check_slack);
+  }
+  if (target_expected(c)) {
+    EXPECT_TRUE(r.target_reached) << "verified " << *r.verified_eps << ", model " << r.model_eps;
+  }
   // Theorem (docs/certificate.md, (2)): the relative error is at most 1 - (1 - eps)^{1/p}.
   const double err_x = pe::reference::relative_error(x, x_ref);
   EXPECT_LE(err_x, pe_test::predicted_relative_error(*r.verified_eps, c.p) * (1 + 1e-6) + check_slack)
