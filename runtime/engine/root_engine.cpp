@@ -28,6 +28,9 @@ constexpr double kDriftShare = 0.5;
 constexpr double kDriftSafety = 0.5;
 // The time of a product one precision level up, in products of the storage (f64 vs f32 BLAS on a CPU).
 constexpr double kElevatedCost = 2;
+// The plan cache: l0 is rounded down to a grid of 2^(1/kPlanGridSteps); a plan keeps this many choices.
+constexpr double kPlanGridSteps = 16;
+constexpr std::size_t kPlanCacheEntries = 16;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -339,6 +342,80 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
   check_symmetric_finite(host, n_, batch_, tolerance, o_.ridge, be_->storage(), caller);
 }
 
+// Steps and precision together, for a start interval [l0, 1]: the planner minimises GEMMs on the
+// exact-arithmetic model, the drift model predicts what rounding adds (and how many leading steps to run
+// one level up). Degrees 3 and 4 have large alternating coefficients whose rounding can dominate in low
+// precision, so with the degree left open the plan restricted to degrees 1 and 2 competes on the predicted
+// bound. l0 is first rounded down to a grid of ratio 2^(1/16): a plan for a wider interval covers the
+// narrower one (the driver still follows the actual interval bucket by bucket), and the choice is cached
+// per (l0 on the grid, target, budget, input rounding), so repeated executes skip the planner.
+const RootEngine::PlanChoice& RootEngine::choose_plan(double l0, double target, int max_gemms, bool direct) {
+  double key_l0 = std::exp2(std::floor(std::log2(l0) * kPlanGridSteps) / kPlanGridSteps);
+  key_l0 = std::min(l0, std::max(key_l0, smallest_edge_));
+  for (const PlanChoice& c : plan_cache_)
+    if (c.l0 == key_l0 && c.target == target && c.max_gemms == max_gemms && c.input_rounded == input_rounded_)
+      return c;
+  const PlanRequest req = plan_request(be_->storage(), key_l0, target, max_gemms,
+                                       direct ? StepOutput::direct : StepOutput::materialize);
+  // The floor for this grid point (the report's floor_eps is for the actual l0; this one is no smaller).
+  double floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / key_l0);
+  if (input_rounded_) floor_eps += unit_roundoff(be_->storage()) / key_l0;
+  const double u_s = unit_roundoff(product_input_format(be_->storage(), be_->compute()));
+  const double u_e = elevated_ ? unit_roundoff(elevated_->storage()) : u_s;
+  auto evaluate = [&](const PlanRequest& r) {
+    PlanChoice c;
+    c.plan = plan_steps(*tables_, r);
+    const DriftModel drift = drift_model(*tables_, c.plan, o_.p, be_->storage(), n_);
+    const int steps = static_cast<int>(c.plan.steps.size());
+    // What the target leaves to the iteration's rounding once the model's bound and the result's own
+    // rounding to the storage (the floor) are spent. The drift model is good to a factor of a few across
+    // matrices: it gets half of that room.
+    const double room = kDriftSafety * std::max(target - c.plan.final_bound - floor_eps, 0.0);
+    c.elevated = !elevated_ ? 0
+                 : o_.elevated_steps >= 0 ? std::min(o_.elevated_steps, steps)
+                 : target > 0 ? elevated_steps_for(drift, room, 1.0, u_s, u_e)
+                              : 0;
+    c.drift = drift.predicted(c.elevated, u_s, u_e);
+    c.predicted = c.plan.final_bound + c.drift + floor_eps;
+    // Cost in storage-precision GEMMs: an elevated step's products cost about kElevatedCost of them.
+    c.cost = c.plan.gemms;
+    for (int t = 0; t < c.elevated; ++t) c.cost += (kElevatedCost - 1) * c.plan.steps[static_cast<std::size_t>(t)].gemms;
+    return c;
+  };
+  // Candidates: the plan to the target, and plans to a fraction of it (more steps leave more room for
+  // rounding), with every degree and (degree left open) with degrees 1 and 2 only. The cheapest among those
+  // predicted to meet the target wins (GEMMs, elevated ones weighted by kElevatedCost); else the best
+  // prediction.
+  std::vector<PlanChoice> candidates;
+  for (double fraction : {1.0, kDriftShare, kDriftShare * kDriftShare}) {
+    if (target <= 0 && fraction < 1) break;
+    PlanRequest r = req;
+    r.target = target * fraction;
+    candidates.push_back(evaluate(r));
+    if (o_.degree == 0 && target > 0) {
+      r.degrees = {1, 2};
+      candidates.push_back(evaluate(r));
+    }
+  }
+  auto better = [&](const PlanChoice& x, const PlanChoice& y) {
+    const bool xo = target > 0 && x.predicted <= target, yo = target > 0 && y.predicted <= target;
+    if (xo != yo) return xo;
+    if (xo) return std::make_tuple(x.cost, x.predicted) < std::make_tuple(y.cost, y.predicted);
+    if (target <= 0) return std::make_tuple(x.plan.final_bound, x.plan.gemms) < std::make_tuple(y.plan.final_bound, y.plan.gemms);
+    return x.predicted < y.predicted;
+  };
+  PlanChoice chosen = candidates.front();
+  for (const PlanChoice& c : candidates)
+    if (better(c, chosen)) chosen = c;
+  chosen.l0 = key_l0;
+  chosen.target = target;
+  chosen.max_gemms = max_gemms;
+  chosen.input_rounded = input_rounded_;
+  if (plan_cache_.size() >= kPlanCacheEntries) plan_cache_.erase(plan_cache_.begin());
+  plan_cache_.push_back(std::move(chosen));
+  return plan_cache_.back();
+}
+
 Report RootEngine::run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides) {
   if (a64_.data && !a_exact) wide_->import_from(*be_, a, a64_);
   if (a64_.data && a_exact) wide_->copy(*a_exact, a64_);
@@ -410,64 +487,10 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     if (max_gemms > 0 && max_gemms - extra <= 0)
       throw Error("the GEMM budget (options.max_gemms = " + std::to_string(max_gemms) + ") leaves no room for the " +
                   std::to_string(extra) + " GEMM(s) this call needs besides the iteration");
-    PlanRequest req = plan_request(be_->storage(), worst_l0, target, max_gemms > 0 ? max_gemms - extra : 0,
-                                   direct ? StepOutput::direct : StepOutput::materialize);
-    // Steps and precision together: the planner minimises GEMMs on the exact-arithmetic model, the drift
-    // model predicts what rounding adds (and how many leading steps to run one level up). Degrees 3 and 4
-    // have large alternating coefficients whose rounding can dominate in low precision, so with the degree
-    // left open the plan restricted to degrees 1 and 2 competes on the predicted bound.
-    const double u_s = unit_roundoff(product_input_format(be_->storage(), be_->compute()));
-    const double u_e = elevated_ ? unit_roundoff(elevated_->storage()) : u_s;
-    struct Candidate {
-      StepPlan plan;
-      int elevated = 0;
-      double drift = 0, predicted = 0, cost = 0;
-    };
-    auto evaluate = [&](const PlanRequest& r) {
-      Candidate c;
-      c.plan = plan_steps(*tables_, r);
-      const DriftModel drift = drift_model(*tables_, c.plan, o_.p, be_->storage(), n_);
-      const int steps = static_cast<int>(c.plan.steps.size());
-      // What the target leaves to the iteration's rounding once the model's bound and the result's own
-      // rounding to the storage (the floor) are spent.
-      // The drift model is good to a factor of a few across matrices: it gets half of that room.
-      const double room = kDriftSafety * std::max(target - c.plan.final_bound - report.floor_eps, 0.0);
-      c.elevated = !elevated_ ? 0
-                   : o_.elevated_steps >= 0 ? std::min(o_.elevated_steps, steps)
-                   : target > 0 ? elevated_steps_for(drift, room, 1.0, u_s, u_e)
-                                : 0;
-      c.drift = drift.predicted(c.elevated, u_s, u_e);
-      c.predicted = c.plan.final_bound + c.drift + report.floor_eps;
-      // Cost in storage-precision GEMMs: an elevated step's products cost about kElevatedCost of them.
-      c.cost = c.plan.gemms;
-      for (int t = 0; t < c.elevated; ++t) c.cost += (kElevatedCost - 1) * c.plan.steps[static_cast<std::size_t>(t)].gemms;
-      return c;
-    };
-    // Candidates: the plan to the target, and plans to a fraction of it (more steps leave more room for
-    // rounding), with every degree and (degree left open) with degrees 1 and 2 only. The cheapest among those
-    // predicted to meet the target wins (GEMMs, elevated ones weighted by kElevatedCost); else the best
-    // prediction.
-    std::vector<Candidate> candidates;
-    for (double fraction : {1.0, kDriftShare, kDriftShare * kDriftShare}) {
-      if (target <= 0 && fraction < 1) break;
-      PlanRequest r = req;
-      r.target = target * fraction;
-      candidates.push_back(evaluate(r));
-      if (o_.degree == 0 && target > 0) {
-        r.degrees = {1, 2};
-        candidates.push_back(evaluate(r));
-      }
-    }
-    auto better = [&](const Candidate& x, const Candidate& y) {
-      const bool xo = target > 0 && x.predicted <= target, yo = target > 0 && y.predicted <= target;
-      if (xo != yo) return xo;
-      if (xo) return std::make_tuple(x.cost, x.predicted) < std::make_tuple(y.cost, y.predicted);
-      if (target <= 0) return std::make_tuple(x.plan.final_bound, x.plan.gemms) < std::make_tuple(y.plan.final_bound, y.plan.gemms);
-      return x.predicted < y.predicted;
-    };
-    Candidate chosen = candidates.front();
-    for (const Candidate& c : candidates)
-      if (better(c, chosen)) chosen = c;
+    // The plan for this l0 (cached per plan: an optimiser's calls see the same few spectra).
+    const PlanChoice& chosen = choose_plan(worst_l0, target, max_gemms > 0 ? max_gemms - extra : 0, direct);
+    const PlanRequest req = plan_request(be_->storage(), chosen.l0, target, max_gemms > 0 ? max_gemms - extra : 0,
+                                         direct ? StepOutput::direct : StepOutput::materialize);
     const StepPlan& plan = chosen.plan;
     DriverSettings ds;
     ds.elevated_steps = chosen.elevated;

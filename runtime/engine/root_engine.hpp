@@ -71,6 +71,16 @@ class RootEngine {
   void validate_input(const Mat& a, const Matrix* caller_view);
   bool decide_direct() const;
   PlanRequest plan_request(DType storage, double l0, double target, int max_gemms, StepOutput output) const;
+  // A planned step sequence with the steps to run one level up, and what the drift model predicts for it.
+  struct PlanChoice {
+    StepPlan plan;
+    int elevated = 0;
+    double drift = 0, predicted = 0, cost = 0;
+    double l0 = 0, target = 0;  // the key: l0 on the planning grid, the target and budget, input rounding
+    int max_gemms = 0;
+    bool input_rounded = false;
+  };
+  const PlanChoice& choose_plan(double l0, double target, int max_gemms, bool direct);
 
   Options o_;
   MatrixDesc a_desc_;
@@ -94,6 +104,7 @@ class RootEngine {
   std::vector<double> host_a_;           // diagonal modes only: A in double on the host
   double smallest_edge_ = 1;
   bool input_rounded_ = false;           // this execute's A lost digits when stored
+  std::vector<PlanChoice> plan_cache_;   // the last few choose_plan results (allocated once they fill)
 };
 
 }  // namespace pe::detail
