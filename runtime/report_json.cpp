@@ -1,52 +1,65 @@
+// pe::to_json of the reports: report_fields' list written into nlohmann::json.
 #include <nlohmann/json.hpp>
+#include <utility>
 
-#include "pe/pe.hpp"
+#include "report_fields.hpp"
 
 namespace pe {
 
-std::string to_json(const Report& r) {
-  using nlohmann::json;
-  auto interval = [](const Interval& iv) { return json::array({iv.lo, iv.hi}); };
-  json steps = json::array();
-  for (const StepRecord& s : r.intervals) {
-    json ivs = json::array(), rig = json::array();
-    for (const auto& iv : s.interval) ivs.push_back(interval(iv));
-    for (const auto& iv : s.rigorous) rig.push_back(interval(iv));
-    steps.push_back({{"step", s.step}, {"degree", s.degree}, {"precision", s.precision}, {"gemms", s.gemms},
-                     {"interval", ivs}, {"bucket_l_edge", s.bucket_l_edge}, {"rigorous", rig}});
+namespace detail {
+
+namespace {
+
+// report_fields' sink for nlohmann::json.
+struct JsonSink {
+  nlohmann::json& out;
+
+  template <class T>
+  void field(const char* key, const T& value) {
+    out[key] = value;
   }
-  json j = {{"status", to_string(r.status)},
-            {"steps", r.steps},
-            {"gemms", r.gemms},
-            {"degree", r.degree},
-            {"verified_eps", r.verified_eps ? json(*r.verified_eps) : json(nullptr)},
-            {"model_eps", r.model_eps},
-            {"final_eps", r.final_eps},
-            {"floor_eps", r.floor_eps},
-            {"drift_eps", r.drift_eps},
-            {"estimated_residual", r.estimated_residual},
-            {"certified", r.certified},
-            {"target_reached", r.target_reached},
-            {"intervals", steps},
-            {"precond", r.precond},
-            {"scale", r.scale},
-            {"l0", r.l0},
-            {"l0_source", r.l0_source},
-            {"ridge", r.ridge},
-            {"shift", r.shift},
-            {"matrix_changed", r.matrix_changed},
-            {"mode", r.mode},
-            {"storage", r.storage},
-            {"backend", r.backend},
-            {"schedules", r.schedules},
-            {"fallback", r.fallback},
-            {"fallback_reason", r.fallback_reason},
-            {"seconds", r.seconds},
-            {"verify_seconds", r.verify_seconds},
-            {"newton_steps", r.newton_steps},
-            {"newton_gemms", r.newton_gemms},
-            {"notes", r.notes}};
-  return j.dump();
+  void field(const char* key, const std::optional<double>& value) {
+    out[key] = value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+  }
+  void field(const char* key, const std::vector<Interval>& intervals) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const Interval& iv : intervals) list.push_back(nlohmann::json::array({iv.lo, iv.hi}));
+    out[key] = std::move(list);
+  }
+  template <class Fill>
+  void object(const char* key, Fill&& fill) {
+    nlohmann::json sub = nlohmann::json::object();
+    JsonSink sink{sub};
+    fill(sink);
+    out[key] = std::move(sub);
+  }
+  template <class Items, class Fill>
+  void objects(const char* key, const Items& items, Fill&& fill) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& item : items) {
+      nlohmann::json sub = nlohmann::json::object();
+      JsonSink sink{sub};
+      fill(item, sink);
+      list.push_back(std::move(sub));
+    }
+    out[key] = std::move(list);
+  }
+};
+
+}  // namespace
+
+template <class R>
+std::string json_text(const R& report) {
+  nlohmann::json out = nlohmann::json::object();
+  JsonSink sink{out};
+  report_fields(report, sink);
+  return out.dump();
 }
+
+}  // namespace detail
+
+std::string to_json(const Report& r) { return detail::json_text(r); }
+std::string to_json(const SolveReport& r) { return detail::json_text(r); }
+std::string to_json(const GramReport& r) { return detail::json_text(r); }
 
 }  // namespace pe

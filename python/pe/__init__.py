@@ -24,7 +24,6 @@ type raise TypeError.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from . import _pe
@@ -127,7 +126,7 @@ def inverse_root(
     a = call.input("a", a)
     x = call.output(a.shape, a.dtype)
     report = _pe.inverse_root(a, x, options)
-    return call.result(x), json.loads(report)
+    return call.result(x), report
 
 
 def apply_inverse_root(
@@ -175,7 +174,7 @@ def apply_inverse_root(
     b = call.input("b", b, column_major=True)
     z = call.output(b.shape, a.dtype, column_major=True)
     report = _pe.apply_inverse_root(a, b, z, options)
-    return call.result(z), json.loads(report)
+    return call.result(z), report
 
 
 def solve(
@@ -219,7 +218,7 @@ def solve(
     b = call.input("b", b, column_major=True)
     x = call.output(b.shape, a.dtype, column_major=True)
     report = _pe.solve(a, b, x, options)
-    return call.result(x), json.loads(report)
+    return call.result(x), report
 
 
 def gram_apply(
@@ -263,7 +262,7 @@ def gram_apply(
     c = call.input("c", c, column_major=True)
     z = call.output(_matrix_shape(c.shape, g.shape[-1] if len(g.shape) else 0), g.dtype, column_major=True)
     report = _pe.gram_apply(g, c, z, options)
-    return call.result(z), json.loads(report)
+    return call.result(z), report
 
 
 # ---- Plans: made once for a shape, dtype, placement and options, executed many times ----------------
@@ -300,7 +299,7 @@ class _Plan:
         dtype = inputs[0].dtype
         z = out if out is not None else call.output(out_shape, dtype, column_major=column_major)
         report = compiled(*inputs, z)
-        return (z if out is not None else call.result(z)), json.loads(report)
+        return (z if out is not None else call.result(z)), report
 
 
 class RootPlan(_Plan):

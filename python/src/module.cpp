@@ -1,8 +1,9 @@
 // pe._pe: the compiled half of the Python package. Each entry point takes the caller's arrays as
 // zero-copy views (views.hpp), the keyword options as a dict (options.hpp) and an output array that the
 // Python layer (pe/__init__.py) allocated in the caller's framework and device; it runs the C++ call
-// with the GIL released, on the arrays' CUDA device when they are on one, and returns pe::to_json of
-// the report (parsed in Python, so a field added to the C++ Report appears there by itself).
+// with the GIL released, on the arrays' CUDA device when they are on one, and returns the report as the
+// dict json.loads(pe::to_json(report)) would give, built from the same field list without the text (so
+// a field added to the C++ Report appears there by itself).
 //
 // Plans (pe::RootPlan, ApplyPlan, SolvePlan, GramPlan) are classes made once for a shape, dtype,
 // placement and options; their execute(...) takes views and calls the C++ plan's execute, which
@@ -11,14 +12,17 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 
+#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "options.hpp"
 #include "pe/pe.hpp"
 #include "pe/solve.hpp"
+#include "report_fields.hpp"
 #include "views.hpp"
 
 #ifdef PE_PYTHON_WITH_CUDA
@@ -56,16 +60,86 @@ class DeviceScope {
   [[maybe_unused]] bool restore_ = false;
 };
 
-// The runtime call and its JSON report, with the GIL released: the views point into arrays that the
-// caller's frame keeps alive, and nothing here touches Python objects.
+// report_fields' sink for Python: the dict json.loads(pe::to_json(report)) would give, without the
+// text in between. Non-finite numbers, which the JSON writes as null, are None here too.
+struct DictSink {
+  nb::dict out;
+
+  // The keys are string literals: each becomes one interned Python str, made once and then found by its
+  // address (the GIL is held here), instead of a new str per key per call.
+  static PyObject* key_object(const char* key) {
+    static std::unordered_map<const char*, nb::object> keys;
+    auto it = keys.find(key);
+    if (it == keys.end()) {
+      PyObject* interned = PyUnicode_InternFromString(key);
+      if (!interned) throw nb::python_error();
+      it = keys.emplace(key, nb::steal(interned)).first;
+    }
+    return it->second.ptr();
+  }
+  void set(const char* key, nb::object value) {
+    if (PyDict_SetItem(out.ptr(), key_object(key), value.ptr()) != 0) throw nb::python_error();
+  }
+  static nb::object number(double v) { return std::isfinite(v) ? nb::object(nb::float_(v)) : nb::none(); }
+  static nb::object text(const std::string& v) { return nb::str(v.data(), v.size()); }
+
+  void field(const char* key, bool v) { set(key, nb::bool_(v)); }
+  void field(const char* key, int v) { set(key, nb::int_(v)); }
+  void field(const char* key, double v) { set(key, number(v)); }
+  void field(const char* key, const char* v) { set(key, nb::str(v)); }
+  void field(const char* key, const std::string& v) { set(key, text(v)); }
+  void field(const char* key, const std::optional<double>& v) { set(key, v ? number(*v) : nb::none()); }
+  void field(const char* key, const std::vector<double>& v) {
+    nb::list list;
+    for (double x : v) list.append(number(x));
+    set(key, list);
+  }
+  void field(const char* key, const std::vector<std::string>& v) {
+    nb::list list;
+    for (const std::string& x : v) list.append(text(x));
+    set(key, list);
+  }
+  void field(const char* key, const std::vector<pe::Interval>& v) {
+    nb::list list;
+    for (const pe::Interval& iv : v) {
+      nb::list pair;
+      pair.append(number(iv.lo));
+      pair.append(number(iv.hi));
+      list.append(pair);
+    }
+    set(key, list);
+  }
+  template <class Fill>
+  void object(const char* key, Fill&& fill) {
+    DictSink sub;
+    fill(sub);
+    set(key, sub.out);
+  }
+  template <class Items, class Fill>
+  void objects(const char* key, const Items& items, Fill&& fill) {
+    nb::list list;
+    for (const auto& item : items) {
+      DictSink sub;
+      fill(item, sub);
+      list.append(sub.out);
+    }
+    set(key, list);
+  }
+};
+
 template <class Call>
-std::string run(Placement where, Call&& call) {
-  DeviceScope device(where);
-  nb::gil_scoped_release unlocked;
-  return pe::to_json(std::forward<Call>(call)());
+nb::dict run(Placement where, Call&& call) {
+  auto report = [&] {
+    DeviceScope device(where);
+    nb::gil_scoped_release unlocked;
+    return std::forward<Call>(call)();
+  }();
+  DictSink sink;
+  pe::detail::report_fields(report, sink);
+  return sink.out;
 }
 
-std::string inverse_root(const InArray& a, const OutArray& x, const nb::dict& options) {
+nb::dict inverse_root(const InArray& a, const OutArray& x, const nb::dict& options) {
   const Placement where = PlacementCheck().add("a", a).add("x", x).placement();
   const pe::Matrix av = matrix_view("a", a);
   const pe::MutableMatrix xv = mutable_view("x", x);
@@ -73,7 +147,7 @@ std::string inverse_root(const InArray& a, const OutArray& x, const nb::dict& op
   return run(where, [&] { return pe::inverse_root(av, xv, o); });
 }
 
-std::string apply_inverse_root(const InArray& a, const InArray& b, const OutArray& z, const nb::dict& options) {
+nb::dict apply_inverse_root(const InArray& a, const InArray& b, const OutArray& z, const nb::dict& options) {
   const Placement where = PlacementCheck().add("a", a).add("b", b).add("z", z).placement();
   const pe::Matrix av = matrix_view("a", a), bv = matrix_view("b", b);
   const pe::MutableMatrix zv = mutable_view("z", z);
@@ -81,7 +155,7 @@ std::string apply_inverse_root(const InArray& a, const InArray& b, const OutArra
   return run(where, [&] { return pe::apply_inverse_root(av, bv, zv, o); });
 }
 
-std::string solve(const InArray& a, const InArray& b, const OutArray& x, const nb::dict& options) {
+nb::dict solve(const InArray& a, const InArray& b, const OutArray& x, const nb::dict& options) {
   const Placement where = PlacementCheck().add("a", a).add("b", b).add("x", x).placement();
   const pe::Matrix av = matrix_view("a", a), bv = matrix_view("b", b);
   const pe::MutableMatrix xv = mutable_view("x", x);
@@ -89,7 +163,7 @@ std::string solve(const InArray& a, const InArray& b, const OutArray& x, const n
   return run(where, [&] { return pe::solve(av, bv, xv, o); });
 }
 
-std::string gram_apply(const InArray& g, const InArray& c, const OutArray& z, const nb::dict& options) {
+nb::dict gram_apply(const InArray& g, const InArray& c, const OutArray& z, const nb::dict& options) {
   const Placement where = PlacementCheck().add("g", g).add("c", c).add("z", z).placement();
   const pe::Matrix gv = matrix_view("g", g), cv = matrix_view("c", c);
   const pe::MutableMatrix zv = mutable_view("z", z);
@@ -127,7 +201,7 @@ class RootPlan {
       : where_(placement_named(device, device_id)),
         plan_(pe::MatrixDesc{n, n, batch, dtype_named(dtype), where_.device},
               root_options(options, where_, OptionSet::root)) {}
-  std::string execute(const InArray& a, const OutArray& x) {
+  nb::dict execute(const InArray& a, const OutArray& x) {
     check_placement(where_, PlacementCheck().add("a", a).add("x", x).placement());
     const pe::Matrix av = matrix_view("a", a);
     const pe::MutableMatrix xv = mutable_view("x", x);
@@ -147,7 +221,7 @@ class ApplyPlan {
         plan_(pe::MatrixDesc{n, n, batch, dtype_named(dtype), where_.device},
               pe::MatrixDesc{n, k, batch, dtype_named(dtype), where_.device},
               root_options(options, where_, OptionSet::apply)) {}
-  std::string execute(const InArray& a, const InArray& b, const OutArray& z) {
+  nb::dict execute(const InArray& a, const InArray& b, const OutArray& z) {
     check_placement(where_, PlacementCheck().add("a", a).add("b", b).add("z", z).placement());
     const pe::Matrix av = matrix_view("a", a), bv = matrix_view("b", b);
     const pe::MutableMatrix zv = mutable_view("z", z);
@@ -167,7 +241,7 @@ class SolvePlan {
       : where_(placement_named(device, device_id)),
         plan_(pe::MatrixDesc{n, n, 1, dtype_named(dtype), where_.device},
               pe::MatrixDesc{n, k, 1, dtype_named(dtype), where_.device}, solve_options(options, where_)) {}
-  std::string execute(const InArray& a, const InArray& b, const OutArray& x) {
+  nb::dict execute(const InArray& a, const InArray& b, const OutArray& x) {
     check_placement(where_, PlacementCheck().add("a", a).add("b", b).add("x", x).placement());
     const pe::Matrix av = matrix_view("a", a), bv = matrix_view("b", b);
     const pe::MutableMatrix xv = mutable_view("x", x);
@@ -188,7 +262,7 @@ class GramPlan {
               pe::MatrixDesc{c_rows, k, 1, dtype_named(dtype), where_.device}, gram_options(options, where_, cache_)) {
     if (cache_) cache_owner_ = options["cache"];  // the plan's options point into it: keep it alive
   }
-  std::string execute(const InArray& g, const InArray& c, const OutArray& z) {
+  nb::dict execute(const InArray& g, const InArray& c, const OutArray& z) {
     check_placement(where_, PlacementCheck().add("g", g).add("c", c).add("z", z).placement());
     const pe::Matrix gv = matrix_view("g", g), cv = matrix_view("c", c);
     const pe::MutableMatrix zv = mutable_view("z", z);
@@ -241,16 +315,16 @@ NB_MODULE(_pe, m) {
       }, "Entries held (one per G version and side).");
 
   m.def("inverse_root", &inverse_root, "a"_a, "x"_a, "options"_a,
-        "X <- A^{-1/p} into x (allocated by the caller); returns pe::to_json of the Report.");
+        "X <- A^{-1/p} into x (allocated by the caller); returns the dict of pe::to_json of the Report.");
   m.def("apply_inverse_root", &apply_inverse_root, "a"_a, "b"_a, "z"_a, "options"_a,
-        "Z <- A^{-1/p} B into z; returns pe::to_json of the Report.");
+        "Z <- A^{-1/p} B into z; returns the dict of pe::to_json of the Report.");
   m.def("solve", &solve, "a"_a, "b"_a, "x"_a, "options"_a,
-        "X <- A^{-1} B into x; returns pe::to_json of the SolveReport.");
+        "X <- A^{-1} B into x; returns the dict of pe::to_json of the SolveReport.");
   m.def("gram_apply", &gram_apply, "g"_a, "c"_a, "z"_a, "options"_a,
-        "Z <- (G^T G + lam I)^{-1/p} C (rhs='plain') or ... G^T C (rhs='range') into z; returns pe::to_json of "
-        "the GramReport.");
+        "Z <- (G^T G + lam I)^{-1/p} C (rhs='plain') or ... G^T C (rhs='range') into z; returns the dict of "
+        "pe::to_json of the GramReport.");
   const char* execute_doc =
-      "Runs the plan on views of the arrays (allocates nothing, loads no tables); returns pe::to_json of the "
+      "Runs the plan on views of the arrays (allocates nothing, loads no tables); returns the dict of pe::to_json of the "
       "report. Not thread-safe on one plan; distinct plans may run concurrently.";
   nb::class_<RootPlan>(m, "RootPlan", "pe::RootPlan: X <- A^{-1/p} for one shape, dtype, placement and options.")
       .def(nb::init<std::int64_t, std::int64_t, const std::string&, const std::string&, int, const nb::dict&>(), "n"_a,

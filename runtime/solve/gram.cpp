@@ -7,7 +7,6 @@
 #include <cstring>
 #include <limits>
 
-#include <nlohmann/json.hpp>
 
 #include "backend_factory.hpp"
 #include "formats.hpp"
@@ -393,15 +392,6 @@ GramReport gram_apply(const Matrix& g, const Matrix& b, MutableMatrix z, const G
   return GramPlan(describe(g), describe(b), o).execute(g, b, z);
 }
 
-std::string to_json(const GramReport& r) {
-  using nlohmann::json;
-  json j = {{"side", r.side},
-            {"cache", r.cache},
-            {"gemms", r.gemms},
-            {"root", json::parse(to_json(r.root))},
-            {"seconds", r.seconds},
-            {"notes", r.notes}};
-  return j.dump();
-}
+
 
 }  // namespace pe

@@ -7,7 +7,6 @@
 #include <limits>
 #include <optional>
 
-#include <nlohmann/json.hpp>
 
 #include "backend_factory.hpp"
 #include "formats.hpp"
@@ -520,32 +519,6 @@ const char* to_string(Structure s) {
   return "?";
 }
 
-std::string to_json(const SolveReport& r) {
-  using nlohmann::json;
-  json j = {{"status", to_string(r.status)},
-            {"method", r.method},
-            {"structure", r.structure},
-            {"gemms", r.gemms},
-            {"inverse_gemms", r.inverse_gemms},
-            {"polar_gemms", r.polar_gemms},
-            {"corrections", r.corrections},
-            {"residuals", r.residuals},
-            {"predicted", r.predicted},
-            {"residual", r.residual},
-            {"verified_residual", r.verified_residual ? json(*r.verified_residual) : json(nullptr)},
-            {"certified", r.certified},
-            {"target_reached", r.target_reached},
-            {"polar_steps", r.polar_steps},
-            {"polar_bound", r.polar_bound},
-            {"polar_certified", r.polar_certified},
-            {"inverse", json::parse(to_json(r.inverse))},
-            {"fallback", r.fallback},
-            {"fallback_reason", r.fallback_reason},
-            {"storage", r.storage},
-            {"backend", r.backend},
-            {"seconds", r.seconds},
-            {"notes", r.notes}};
-  return j.dump();
-}
+
 
 }  // namespace pe
