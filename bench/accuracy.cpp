@@ -223,19 +223,20 @@ int run_correction(const std::vector<std::int64_t>& sizes, const std::vector<int
 // storage precision (elevated_steps = 0) and the default run (per-step precision chosen by the model).
 // predicted = model_eps + drift_eps + floor_eps is what the engine plans with; true eps is measured.
 int run_drift(const std::vector<std::int64_t>& sizes, const std::vector<int>& powers, const std::vector<double>& kappas,
-              const std::vector<double>& targets, int repeats) {
+              const std::vector<double>& targets, const std::vector<std::string>& spectrum_names, int repeats) {
   print_machine("drift");
   std::printf("| n | p | κ | spectrum | target | steps in | GEMMs (elevated) | model eps | drift eps | floor eps | "
               "predicted | verified eps | true eps | true / predicted | reached | time [s] |\n");
   std::printf("|--:|--:|--:|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n");
   const std::pair<pe::reference::Spectrum, const char*> spectra[] = {
       {pe::reference::Spectrum::spread, "spread"},
-      {pe::reference::Spectrum::clustered_low, "clustered low"},
-      {pe::reference::Spectrum::clustered_high, "clustered high"}};
+      {pe::reference::Spectrum::clustered_low, "clustered_low"},
+      {pe::reference::Spectrum::clustered_high, "clustered_high"}};
   for (std::int64_t n : sizes)
     for (int p : powers)
       for (double kappa : kappas)
         for (const auto& [spectrum, spectrum_name] : spectra) {
+          if (std::find(spectrum_names.begin(), spectrum_names.end(), spectrum_name) == spectrum_names.end()) continue;
           const auto a = as_f32(pe::reference::random_spd(pe::reference::make_spectrum(n, kappa, spectrum), 7));
           const std::vector<float> af(a.begin(), a.end());
           std::vector<float> xf(a.size());
@@ -282,6 +283,7 @@ int main(int argc, char** argv) {
   double target = 1e-3;
   int repeats = 3;
   std::vector<double> targets{1e-3, 1e-4};
+  std::vector<std::string> spectrum_names{"spread", "clustered_low", "clustered_high"};
   for (auto* sub : {app.add_subcommand("formats", "tf32 / bf16 / f16 emulated against native f32"),
                     app.add_subcommand("correction", "the Newton correction of the f32 root"),
                     app.add_subcommand("drift", "the drift model's prediction against the measured eps, f32 storage, "
@@ -289,10 +291,13 @@ int main(int argc, char** argv) {
     sub->add_option("--n", sizes, "matrix sizes")->check(CLI::Range(std::int64_t{2}, std::int64_t{16384}));
     sub->add_option("--p", powers, "roots p")->check(CLI::Range(1, 64));
     sub->add_option("--kappa", kappas, "condition numbers")->check(CLI::Range(1.0, 1e12));
-    if (sub->get_name() == "drift")
+    if (sub->get_name() == "drift") {
       sub->add_option("--target", targets, "the runtime's targets")->check(CLI::Range(1e-12, 0.5));
-    else
+      sub->add_option("--spectrum", spectrum_names, "eigenvalue distributions")
+          ->check(CLI::IsMember({"spread", "clustered_low", "clustered_high"}));
+    } else {
       sub->add_option("--target", target, "the runtime's target")->check(CLI::Range(1e-12, 0.5));
+    }
     sub->add_option("--repeats", repeats, "timed runs (median)")->check(CLI::Range(1, 100));
   }
   try {
@@ -309,7 +314,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("drift")) {
       if (sizes.empty()) sizes = {64, 256, 1024};
       if (kappas.empty()) kappas = {1e2, 1e4};
-      return run_drift(sizes, powers, kappas, targets, repeats);
+      return run_drift(sizes, powers, kappas, targets, spectrum_names, repeats);
     }
     if (sizes.empty()) sizes = {512, 1024, 2048};
     if (kappas.empty()) kappas = {1e4};
