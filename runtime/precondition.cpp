@@ -123,7 +123,7 @@ LowerBound estimated_lambda_min(const double* a_n, std::int64_t n, std::vector<d
   LowerBound out;
   std::copy(a_n, a_n + n * n, factor.begin());
   double* a = factor.data();
-  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, a, ln) != 0) {
+  if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, a, ln) != 0) {
     out.positive_definite = false;
     return out;
   }
@@ -133,7 +133,7 @@ LowerBound estimated_lambda_min(const double* a_n, std::int64_t n, std::vector<d
   for (int it = 0; it < kInverseIterations; ++it) {
     const double norm = cblas_dnrm2(ln, v.data(), 1);
     cblas_dscal(ln, 1 / norm, v.data(), 1);
-    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', ln, 1, a, ln, v.data(), ln);
+    LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', ln, 1, a, ln, v.data(), ln);
     estimate = 1 / cblas_dnrm2(ln, v.data(), 1);
   }
   out.bound = kTrialFraction * estimate;
@@ -165,7 +165,7 @@ double certified_lambda_max(const double* a, std::int64_t n, std::vector<double>
     if (!(sigma + margin < 1)) break;
     for (std::int64_t i = 0; i < n * n; ++i) factor[static_cast<std::size_t>(i)] = -a[i];
     for (std::int64_t i = 0; i < n; ++i) factor[static_cast<std::size_t>(i + i * n)] += sigma;
-    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', ln, factor.data(), ln) == 0) return sigma + margin;
+    if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, factor.data(), ln) == 0) return sigma + margin;
   }
   return 1.0;
 }

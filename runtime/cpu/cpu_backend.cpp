@@ -214,13 +214,48 @@ class CpuBackend final : public Backend {
       const double al = a ? member(alpha, k, "alpha") : 0.0;
       const double be = b ? member(beta, k, "beta") : 0.0;
       const double ga = member(gamma, k, "gamma");
-      for (std::int64_t j = 0; j < c.cols; ++j)
-        for (std::int64_t i = 0; i < c.rows; ++i) {
-          double v = i == j ? ga : 0.0;
-          if (a) v += al * static_cast<double>(at(*a, k, i, j));
-          if (b) v += be * static_cast<double>(at(*b, k, i, j));
-          at(c, k, i, j) = store(v);
+      if (!native()) {
+        for (std::int64_t j = 0; j < c.cols; ++j)
+          for (std::int64_t i = 0; i < c.rows; ++i) {
+            double v = i == j ? ga : 0.0;
+            if (a) v += al * static_cast<double>(at(*a, k, i, j));
+            if (b) v += be * static_cast<double>(at(*b, k, i, j));
+            at(c, k, i, j) = store(v);
+          }
+        continue;
+      }
+      // The same sums without a per-element rounding mode or branch, so that the columns vectorise: the
+      // diagonal entry is formed first (C may alias A or B), then the column, then the diagonal stored.
+      for (std::int64_t j = 0; j < c.cols; ++j) {
+        T* cj = &at(c, k, 0, j);
+        const T* aj = a ? &at(*a, k, 0, j) : nullptr;
+        const T* bj = b ? &at(*b, k, 0, j) : nullptr;
+        double diagonal = ga;
+        if (j < c.rows) {
+          if (aj) diagonal += al * static_cast<double>(aj[j]);
+          if (bj) diagonal += be * static_cast<double>(bj[j]);
         }
+        const std::int64_t rows = c.rows;
+        if (aj && bj) {
+          for (std::int64_t i = 0; i < rows; ++i) {
+            double v = 0.0;
+            v += al * static_cast<double>(aj[i]);
+            v += be * static_cast<double>(bj[i]);
+            cj[i] = static_cast<T>(v);
+          }
+        } else if (aj || bj) {
+          const T* xj = aj ? aj : bj;
+          const double f = aj ? al : be;
+          for (std::int64_t i = 0; i < rows; ++i) {
+            double v = 0.0;
+            v += f * static_cast<double>(xj[i]);
+            cj[i] = static_cast<T>(v);
+          }
+        } else {
+          for (std::int64_t i = 0; i < rows; ++i) cj[i] = T(0);
+        }
+        if (j < rows) cj[j] = static_cast<T>(diagonal);
+      }
     }
   }
 
@@ -265,15 +300,23 @@ class CpuBackend final : public Backend {
     // Tiles of the lower triangle with their mirror images: the transposed accesses stay in cache
     // (a plain column sweep strides through memory and cost 2 % of a whole root at n = 1024).
     constexpr std::int64_t kTile = 64;
-    for (std::int64_t k = 0; k < m.batch; ++k)
-      for (std::int64_t jb = 0; jb < m.cols; jb += kTile)
-        for (std::int64_t ib = jb; ib < m.rows; ib += kTile)
-          for (std::int64_t j = jb; j < std::min(jb + kTile, m.cols); ++j)
-            for (std::int64_t i = std::max(ib, j + 1); i < std::min(ib + kTile, m.rows); ++i) {
-              const T v = store(0.5 * (static_cast<double>(at(m, k, i, j)) + static_cast<double>(at(m, k, j, i))));
-              at(m, k, i, j) = v;
-              at(m, k, j, i) = v;
-            }
+    // The rounding mode is decided once, outside the loops (a per-element branch there costs about as much
+    // as the loads).
+    auto sweep = [&](auto round) {
+      for (std::int64_t k = 0; k < m.batch; ++k)
+        for (std::int64_t jb = 0; jb < m.cols; jb += kTile)
+          for (std::int64_t ib = jb; ib < m.rows; ib += kTile)
+            for (std::int64_t j = jb; j < std::min(jb + kTile, m.cols); ++j)
+              for (std::int64_t i = std::max(ib, j + 1); i < std::min(ib + kTile, m.rows); ++i) {
+                const T v = round(0.5 * (static_cast<double>(at(m, k, i, j)) + static_cast<double>(at(m, k, j, i))));
+                at(m, k, i, j) = v;
+                at(m, k, j, i) = v;
+              }
+    };
+    if (native())
+      sweep([](double v) { return static_cast<T>(v); });
+    else
+      sweep([this](double v) { return store(v); });
   }
 
   void add_diagonal(std::span<const double> shift, Mat& m) override {
@@ -578,7 +621,7 @@ class CpuBackend final : public Backend {
       double* base = &at(m, k, 0, 0);
       const lapack_int info =
           m.rows == 0 ? 0
-                      : LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', static_cast<lapack_int>(m.rows), base,
+                      : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', static_cast<lapack_int>(m.rows), base,
                                        static_cast<lapack_int>(m.ld));
       for (std::int64_t j = 0; j < m.cols; ++j)
         for (std::int64_t i = j + 1; i < m.rows; ++i) at(m, k, i, j) = 0.0;
@@ -740,6 +783,14 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // Whether values are stored as T itself (f32, f64), with no emulated format's rounding on top.
+  bool native() const {
+    if constexpr (std::is_same_v<T, double>) {
+      return true;
+    } else {
+      return format_ == Format::f32;
+    }
+  }
   // A value computed in double, rounded once to the storage format.
   T store(double v) const {
     if constexpr (std::is_same_v<T, double>) {
