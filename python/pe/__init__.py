@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as _np
+
 from . import _pe
 from ._arrays import Call
 
@@ -294,6 +296,11 @@ class _Plan:
 
     def _execute(self, first_name: str, first: Any, arrays: list, out_shape: tuple, out: Optional[Array],
                  column_major: bool, compiled):
+        if (out is None or type(out) is _np.ndarray) and all(type(arr) is _np.ndarray for _, arr, _ in arrays):
+            # NumPy in and out: what Call would do (views as they are, a NumPy output), without its checks
+            # of other frameworks; the compiled module checks dtypes, shapes and layouts either way.
+            z = out if out is not None else _np.empty(out_shape, dtype=first.dtype)
+            return z, compiled(*(arr for _, arr, _ in arrays), z)
         call = Call(first_name, first, {})
         inputs = [call.input(name, arr, column_major=cm) for name, arr, cm in arrays]
         dtype = inputs[0].dtype
