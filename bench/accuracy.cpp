@@ -24,6 +24,7 @@
 #include "correction/newton.hpp"
 #include "pe/pe.hpp"
 #include "reference.hpp"
+#include "report_figures.hpp"
 
 namespace {
 
@@ -252,10 +253,7 @@ int run_drift(const std::vector<std::int64_t>& sizes, const std::vector<int>& po
               const pe::Report r = plan.execute(av, xv);
               const double true_eps = pe::reference::root_eps(a, std::vector<double>(xf.begin(), xf.end()), n, p);
               const double seconds = median_seconds(repeats, [&] { plan.execute(av, xv); });
-              int elevated_gemms = 0;
-              for (std::size_t i = 0; i < r.intervals.size(); ++i)
-                if (r.intervals[i].precision != r.storage)
-                  elevated_gemms += r.intervals[i].gemms - (i ? r.intervals[i - 1].gemms : 0);
+              const int elevated_gemms = pe_bench::elevated_gemms(r);
               const double predicted = r.model_eps + r.drift_eps + r.floor_eps;
               char verified_text[32] = "-";
               if (r.verified_eps) std::snprintf(verified_text, sizeof verified_text, "%.2e", *r.verified_eps);

@@ -28,6 +28,7 @@
 #include "pe/solve.hpp"
 #include "pe_schedules.hpp"
 #include "reference.hpp"
+#include "report_figures.hpp"
 
 namespace {
 
@@ -144,14 +145,7 @@ json run_case(const Settings& s, const Problem& prob, const References& ref, int
   const double verify_share = median(verify_seconds) / t_plan;
 
   // GEMMs of steps that ran above the storage precision (per-step precision) cost an f64 product each.
-  int elevated_gemms = 0;
-  for (std::size_t i = 0; i < plan_report.intervals.size(); ++i) {
-    const pe::StepRecord& step = plan_report.intervals[i];
-    const int before = i == 0 ? 0 : plan_report.intervals[i - 1].gemms;
-    if (step.precision != plan_report.storage) elevated_gemms += step.gemms - before;
-  }
-  // Steps before the first record (preconditioning) and after the last (the final product) are in
-  // plan_report.gemms but not in the records' differences: they run in the storage precision.
+  const int elevated_gemms = pe_bench::elevated_gemms(plan_report);
   const int storage_gemms = plan_report.gemms - elevated_gemms;
 
   // (a) our direct apply Z = A^{-1/p} B, never forming X.
@@ -205,10 +199,10 @@ json run_case(const Settings& s, const Problem& prob, const References& ref, int
   // (d) the GEMM floor: our root's GEMM count as bare n x n x n products, storage-precision GEMMs in the
   // same dtype and the elevated ones in double (what those steps run in).
   std::vector<T> c_buf(a.size());
-  std::vector<double> a64(prob.a), c64(prob.a.size());
+  std::vector<double> c64(prob.a.size());
   const double t_floor = time_median(repeats, [&] {
     for (int g = 0; g < storage_gemms; ++g) pe_bench::gemm(n, a.data(), x.data(), c_buf.data());
-    for (int g = 0; g < elevated_gemms; ++g) pe_bench::gemm(n, a64.data(), prob.a.data(), c64.data());
+    for (int g = 0; g < elevated_gemms; ++g) pe_bench::gemm(n, prob.a.data(), prob.a.data(), c64.data());
   });
 
   json j;

@@ -66,16 +66,18 @@ struct DictSink {
   nb::dict out;
 
   // The keys are string literals: each becomes one interned Python str, made once and then found by its
-  // address (the GIL is held here), instead of a new str per key per call.
+  // address (the GIL is held here), instead of a new str per key per call. The references are kept for
+  // the life of the process on purpose: releasing them from a static destructor would run after the
+  // interpreter has finalised.
   static PyObject* key_object(const char* key) {
-    static std::unordered_map<const char*, nb::object> keys;
+    static std::unordered_map<const char*, PyObject*> keys;
     auto it = keys.find(key);
     if (it == keys.end()) {
       PyObject* interned = PyUnicode_InternFromString(key);
       if (!interned) throw nb::python_error();
-      it = keys.emplace(key, nb::steal(interned)).first;
+      it = keys.emplace(key, interned).first;
     }
-    return it->second.ptr();
+    return it->second;
   }
   void set(const char* key, nb::object value) {
     if (PyDict_SetItem(out.ptr(), key_object(key), value.ptr()) != 0) throw nb::python_error();

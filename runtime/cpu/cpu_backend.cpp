@@ -226,6 +226,7 @@ class CpuBackend final : public Backend {
       }
       // The same sums without a per-element rounding mode or branch, so that the columns vectorise: the
       // diagonal entry is formed first (C may alias A or B), then the column, then the diagonal stored.
+      // Each sum starts from 0.0 as above (so a -0 term gives +0, bit for bit the general path).
       for (std::int64_t j = 0; j < c.cols; ++j) {
         T* cj = &at(c, k, 0, j);
         const T* aj = a ? &at(*a, k, 0, j) : nullptr;

@@ -349,14 +349,15 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
 // bound. l0 is first rounded down to a grid of ratio 2^(1/16): a plan for a wider interval covers the
 // narrower one (the driver still follows the actual interval bucket by bucket), and the choice is cached
 // per (l0 on the grid, target, budget, input rounding), so repeated executes skip the planner.
-const RootEngine::PlanChoice& RootEngine::choose_plan(double l0, double target, int max_gemms, bool direct) {
+const RootEngine::PlanChoice& RootEngine::choose_plan(double l0, double target, int max_gemms) {
   double key_l0 = std::exp2(std::floor(std::log2(l0) * kPlanGridSteps) / kPlanGridSteps);
   key_l0 = std::min(l0, std::max(key_l0, smallest_edge_));
   for (const PlanChoice& c : plan_cache_)
-    if (c.l0 == key_l0 && c.target == target && c.max_gemms == max_gemms && c.input_rounded == input_rounded_)
+    if (c.request.start.lo == key_l0 && c.request.target == target && c.request.max_gemms == max_gemms &&
+        c.input_rounded == input_rounded_)
       return c;
   const PlanRequest req = plan_request(be_->storage(), key_l0, target, max_gemms,
-                                       direct ? StepOutput::direct : StepOutput::materialize);
+                                       direct_ ? StepOutput::direct : StepOutput::materialize);
   // The floor for this grid point (the report's floor_eps is for the actual l0; this one is no smaller).
   double floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / key_l0);
   if (input_rounded_) floor_eps += unit_roundoff(be_->storage()) / key_l0;
@@ -407,9 +408,7 @@ const RootEngine::PlanChoice& RootEngine::choose_plan(double l0, double target, 
   PlanChoice chosen = candidates.front();
   for (const PlanChoice& c : candidates)
     if (better(c, chosen)) chosen = c;
-  chosen.l0 = key_l0;
-  chosen.target = target;
-  chosen.max_gemms = max_gemms;
+  chosen.request = req;
   chosen.input_rounded = input_rounded_;
   if (plan_cache_.size() >= kPlanCacheEntries) plan_cache_.erase(plan_cache_.begin());
   plan_cache_.push_back(std::move(chosen));
@@ -488,9 +487,8 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
       throw Error("the GEMM budget (options.max_gemms = " + std::to_string(max_gemms) + ") leaves no room for the " +
                   std::to_string(extra) + " GEMM(s) this call needs besides the iteration");
     // The plan for this l0 (cached per plan: an optimiser's calls see the same few spectra).
-    const PlanChoice& chosen = choose_plan(worst_l0, target, max_gemms > 0 ? max_gemms - extra : 0, direct);
-    const PlanRequest req = plan_request(be_->storage(), chosen.l0, target, max_gemms > 0 ? max_gemms - extra : 0,
-                                         direct ? StepOutput::direct : StepOutput::materialize);
+    const PlanChoice& chosen = choose_plan(worst_l0, target, max_gemms > 0 ? max_gemms - extra : 0);
+    const PlanRequest& req = chosen.request;
     const StepPlan& plan = chosen.plan;
     DriverSettings ds;
     ds.elevated_steps = chosen.elevated;

@@ -72,15 +72,15 @@ class RootEngine {
   bool decide_direct() const;
   PlanRequest plan_request(DType storage, double l0, double target, int max_gemms, StepOutput output) const;
   // A planned step sequence with the steps to run one level up, and what the drift model predicts for it.
+  // Cached under its request (l0 on the planning grid, target, budget) and the input rounding.
   struct PlanChoice {
     StepPlan plan;
     int elevated = 0;
     double drift = 0, predicted = 0, cost = 0;
-    double l0 = 0, target = 0;  // the key: l0 on the planning grid, the target and budget, input rounding
-    int max_gemms = 0;
+    PlanRequest request;         // the base request the candidates were derived from
     bool input_rounded = false;
   };
-  const PlanChoice& choose_plan(double l0, double target, int max_gemms, bool direct);
+  const PlanChoice& choose_plan(double l0, double target, int max_gemms);
 
   Options o_;
   MatrixDesc a_desc_;
