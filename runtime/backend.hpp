@@ -154,8 +154,14 @@ class Backend {
   // Error-free accumulation: (hi, e) <- TwoSum(hi, term) (hi + e = old hi + term exactly), lo <- fl(lo + e),
   // elementwise. hi, lo and term have the same shape; term must not alias hi or lo.
   virtual void two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) = 0;
-  // max_ij |m_ij - m_ji| (square M): 0 exactly when M is exactly symmetric; NaN when an entry is NaN.
-  virtual void max_asymmetry(const Mat& m, int slot) = 0;
+  // In place rhs <- M^{-1} rhs for every member, from the factor `cholesky` left in `factor` (M = U^T U; LAPACK
+  // dpotrs 'U' / cuSOLVER potrs); rhs is n x k per member. A factor whose factorisation failed gives
+  // unspecified (possibly non-finite) values, never an error.
+  virtual void cholesky_solve(const Mat& factor, Mat& rhs) = 0;
+  // Any storage (the input checks read it on A as stored, not only the verifier): max_ij |m_ij - m_ji| of a
+  // square M, the difference taken in double from the stored values (0 exactly when M is exactly symmetric),
+  // into `slot`; max_ij |m_ij| into `magnitude_slot` when it is >= 0. NaN in both when an entry is not finite.
+  virtual void max_asymmetry(const Mat& m, int slot, int magnitude_slot) = 0;
 };
 
 }  // namespace pe::detail

@@ -1,8 +1,5 @@
 #include "precondition.hpp"
 
-#include <cblas.h>
-#include <lapacke.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -36,12 +33,12 @@ struct LowerBound {
 // entry >= lambda_min). When normalising by `scale` (about lambda_max) takes the smallest diagonal entry
 // below the storage's normal range, the normalised matrix cannot hold A's small eigenvalues: they
 // underflow, and what is left is no longer A. Refuse it with what would work instead.
-void check_normalised_diagonal(const std::vector<double>& host_a, std::int64_t n, const PrecondSettings& s,
+void check_normalised_diagonal(const std::vector<double>& diagonal, std::int64_t n, const PrecondSettings& s,
                                const std::vector<double>& scale, const StorageRange& range) {
   for (std::size_t k = 0; k < scale.size(); ++k) {
     double lo = std::numeric_limits<double>::infinity(), hi = 0;
     for (std::int64_t i = 0; i < n; ++i) {
-      const double d = host_a[k * static_cast<std::size_t>(n * n) + static_cast<std::size_t>(i + i * n)] + s.ridge;
+      const double d = diagonal[k * static_cast<std::size_t>(n) + static_cast<std::size_t>(i)] + s.ridge;
       lo = std::min(lo, d);
       hi = std::max(hi, d);
     }
@@ -112,72 +109,139 @@ void check_precond_mode(Precond mode, int p) {
 
 namespace {
 
-// An estimate of lambda_min of one normalised matrix (column-major n x n, ||A_n||_2 <= 1): inverse
-// iteration with a Cholesky factor, which also tells whether A_n is numerically positive definite.
-// ||A^{-1} v|| / ||v|| <= 1 / lambda_min, so the estimate approaches lambda_min from above; the start is
-// kTrialFraction of it. Not a proof (an optimistic start leaves eigenvalues below it, which guard G1
-// keeps moving up): the verified certificate of the returned root is what certifies.
-// `factor` is scratch (n x n).
-LowerBound estimated_lambda_min(const double* a_n, std::int64_t n, std::vector<double>& factor) {
-  const auto ln = static_cast<lapack_int>(n);
-  LowerBound out;
-  std::copy(a_n, a_n + n * n, factor.begin());
-  double* a = factor.data();
-  if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, a, ln) != 0) {
-    out.positive_definite = false;
-    return out;
+// Slots of the Cholesky bounds (after preconditioning's own slots were fetched).
+enum SpectrumSlot { kPowerPrevious = 0, kPowerLast = 1, kFactorised = 2, kInversePrevious = 3, kInverseLast = 4 };
+
+// numerator / denominator per member, 0 where that is not a finite positive number (the iteration
+// overflowed or underflowed: the caller then falls back to the weakest claim).
+std::vector<double> norm_ratio(const std::vector<double>& numerator, const std::vector<double>& denominator) {
+  std::vector<double> r(numerator.size(), 0.0);
+  for (std::size_t k = 0; k < r.size(); ++k) {
+    const double q = numerator[k] / denominator[k];
+    r[k] = std::isfinite(q) && q > 0 ? q : 0.0;
   }
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i) + 0.3);
-  double estimate = 1;
-  for (int it = 0; it < kInverseIterations; ++it) {
-    const double norm = cblas_dnrm2(ln, v.data(), 1);
-    cblas_dscal(ln, 1 / norm, v.data(), 1);
-    LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', ln, 1, a, ln, v.data(), ln);
-    estimate = 1 / cblas_dnrm2(ln, v.data(), 1);
-  }
-  out.bound = kTrialFraction * estimate;
-  return out;
+  return r;
 }
 
-// An upper bound t <= 1 of lambda_max of one normalised matrix (||A_n||_2 <= 1 already), proven by a
-// Cholesky factorisation of t I - A_n; 1 when no tighter bound is proven. Unlike the lower end, the upper
-// end must hold: eigenvalues above 1 + eta leave the guards' cover (G3) and can overshoot. `factor` is
-// scratch (n x n).
-double certified_lambda_max(const double* a, std::int64_t n, std::vector<double>& factor) {
-  const auto ln = static_cast<lapack_int>(n);
+// An estimate of lambda_max of every normalised member: power iteration on A_n in double. Not normalised
+// between steps, so that it costs one fetch: ||A_n||_2 <= 1 and the scale is at most sqrt(n) lambda_max(A)
+// (both cheap norms are), so kPowerIterations steps keep the vector within n^(-kPowerIterations/2) of its
+// start norm, far inside double's range for any n we can store.
+std::vector<double> estimated_lambda_max(Backend& backend, const Mat& a, PrecondWorkspace& ws) {
+  Backend& wide = *ws.wide;
+  wide.import_from(backend, a, ws.factor);
+  wide.copy(ws.start, ws.v);
+  Mat *current = &ws.v, *next = &ws.w;
+  for (int it = 0; it < kPowerIterations; ++it) {
+    wide.gemm(Op::N, Op::N, 1.0, ws.factor, *current, 0.0, *next);
+    std::swap(current, next);
+  }
+  wide.frobenius_norm(*next, kPowerPrevious);
+  wide.frobenius_norm(*current, kPowerLast);
+  const auto slots = wide.fetch_scalars();
+  return norm_ratio(slots[kPowerLast], slots[kPowerPrevious]);
+}
+
+// Upper bounds t <= 1 of lambda_max of the members in `wanted` (1 elsewhere, and where no tighter bound is
+// proven), each proven by a completed Cholesky factorisation of t I - A_n. Unlike the lower end, the upper
+// end must hold: eigenvalues above 1 + eta leave the guards' cover (G3) and can overshoot.
+std::vector<double> certified_lambda_max(Backend& backend, const Mat& a, const std::vector<bool>& wanted,
+                                         PrecondWorkspace& ws) {
+  Backend& wide = *ws.wide;
+  const std::int64_t n = a.rows;
+  const std::size_t nb = wanted.size();
   // A completed Cholesky factorisation R^T R = M + E has ||E||_2 <= n (n + 1) u ||M||_2 (Demmel), so success
   // on sigma I - A_n (||.|| <= 2) proves lambda_max(A_n) <= sigma + 2 n (n + 1) u.
   const double margin = 2 * static_cast<double>(n) * static_cast<double>(n + 1) * std::numeric_limits<double>::epsilon() / 2;
-  // Power iteration: the top eigenvalue converges quickly from below (relative gap of the top end).
-  std::vector<double> v(static_cast<std::size_t>(n)), w(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i) + 0.3);
-  double estimate = 0;
-  for (int it = 0; it < kPowerIterations; ++it) {
-    const double norm = cblas_dnrm2(ln, v.data(), 1);
-    cblas_dscal(ln, 1 / norm, v.data(), 1);
-    cblas_dgemv(CblasColMajor, CblasNoTrans, ln, ln, 1.0, a, ln, v.data(), 1, 0.0, w.data(), 1);
-    estimate = cblas_dnrm2(ln, w.data(), 1);
-    std::swap(v, w);
-  }
+  const std::vector<double> estimate = estimated_lambda_max(backend, a, ws);
+  std::vector<double> bound(nb, 1.0);
+  std::vector<bool> pending = wanted;
   for (double f : {kUpperMargin, 1.25}) {
-    const double sigma = f * estimate;
-    if (!(sigma + margin < 1)) break;
-    for (std::int64_t i = 0; i < n * n; ++i) factor[static_cast<std::size_t>(i)] = -a[i];
-    for (std::int64_t i = 0; i < n; ++i) factor[static_cast<std::size_t>(i + i * n)] += sigma;
-    if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, factor.data(), ln) == 0) return sigma + margin;
+    std::vector<double> sigma(nb, 0.0);
+    bool any = false;
+    for (std::size_t k = 0; k < nb; ++k) {
+      if (pending[k] && !(estimate[k] > 0 && f * estimate[k] + margin < 1)) pending[k] = false;  // nothing to prove
+      if (!pending[k]) continue;
+      sigma[k] = f * estimate[k];
+      any = true;
+    }
+    if (!any) break;
+    wide.import_from(backend, a, ws.factor);
+    wide.axpby_identity(std::vector<double>{-1.0}, &ws.factor, {}, nullptr, sigma, ws.factor);  // sigma I - A_n
+    wide.cholesky(ws.factor, kFactorised);
+    const std::vector<double> ok = wide.fetch_scalars()[kFactorised];
+    for (std::size_t k = 0; k < nb; ++k)
+      if (pending[k] && ok[k] > 0) {
+        bound[k] = sigma[k] + margin;
+        pending[k] = false;
+      }
   }
-  return 1.0;
+  return bound;
+}
+
+struct LowerEstimates {
+  std::vector<bool> positive_definite;
+  std::vector<double> bound;
+};
+
+// Estimates of lambda_min of every normalised member (||A_n||_2 <= 1): inverse iteration with a Cholesky
+// factor, which also tells whether A_n is numerically positive definite. ||A^{-1} v|| / ||v|| <= 1 / lambda_min,
+// so the estimate approaches lambda_min from above; the start is kTrialFraction of it. Not a proof (an
+// optimistic start leaves eigenvalues below it, which guard G1 keeps moving up): the verified certificate of
+// the returned root is what certifies. Not normalised between steps (one fetch): the vector grows by at most
+// lambda_min^-kInverseIterations, within range down to lambda_min ~ 1e-17; below that the estimate may come
+// out 0, which the caller raises to the tables' smallest edge, as it would the true value.
+LowerEstimates estimated_lambda_min(Backend& backend, const Mat& a, PrecondWorkspace& ws) {
+  Backend& wide = *ws.wide;
+  wide.import_from(backend, a, ws.factor);
+  wide.cholesky(ws.factor, kFactorised);
+  wide.copy(ws.start, ws.v);
+  Mat *current = &ws.v, *next = &ws.w;
+  for (int it = 0; it < kInverseIterations; ++it) {
+    wide.copy(*current, *next);
+    wide.cholesky_solve(ws.factor, *next);  // (values of a member whose factorisation failed are not read)
+    std::swap(current, next);
+  }
+  wide.frobenius_norm(*next, kInversePrevious);
+  wide.frobenius_norm(*current, kInverseLast);
+  const auto slots = wide.fetch_scalars();
+  LowerEstimates out;
+  out.bound = norm_ratio(slots[kInversePrevious], slots[kInverseLast]);
+  for (std::size_t k = 0; k < out.bound.size(); ++k) {
+    out.positive_definite.push_back(slots[kFactorised][k] > 0);
+    out.bound[k] *= kTrialFraction;
+  }
+  return out;
 }
 
 }  // namespace
 
 PrecondWorkspace allocate_precond_workspace(Backend& backend, std::int64_t n, std::int64_t batch) {
-  return {backend.allocate(n, 1, batch), backend.allocate(n, 1, batch), {}, {}};
+  PrecondWorkspace ws;
+  ws.d = backend.allocate(n, 1, batch);
+  ws.diag = backend.allocate(n, 1, batch);
+  return ws;
 }
 
-Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
-                                const PrecondSettings& s, PrecondWorkspace& ws) {
+void ensure_spectrum_workspace(PrecondWorkspace& ws, Backend& wide, std::int64_t n, std::int64_t batch,
+                               const Mat* factor) {
+  if (ws.wide) return;
+  if (wide.storage() != DType::f64)
+    throw Error("internal: the Cholesky bounds need an f64 backend, got " + std::string(to_string(wide.storage())));
+  ws.wide = &wide;
+  ws.factor = factor ? *factor : wide.allocate(n, n, batch);
+  ws.v = wide.allocate(n, 1, batch);
+  ws.w = wide.allocate(n, 1, batch);
+  ws.start = wide.allocate(n, 1, batch);
+  // A start with a component along every eigenvector for all but contrived matrices.
+  std::vector<double> start(static_cast<std::size_t>(n * batch));
+  for (std::size_t i = 0; i < start.size(); ++i)
+    start[i] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i % static_cast<std::size_t>(n)) + 0.3);
+  wide.upload(HostMat{start.data(), DType::f64, n, 1, n, batch, n, Layout::col_major}, ws.start);
+}
+
+Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& diagonal,
+                                const std::vector<double>& host_a, const PrecondSettings& s, PrecondWorkspace& ws) {
   check_precond_mode(s.mode, s.p);
   const std::int64_t n = a.rows, batch = a.batch;
   const auto nb = static_cast<std::size_t>(batch);
@@ -248,7 +312,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
     backend.scale(inv_scale, a);
   }
 
-  if (!out.diagonal) check_normalised_diagonal(host_a, n, s, out.scale, range);
+  if (!out.diagonal) check_normalised_diagonal(diagonal, n, s, out.scale, range);
 
   // Lower bound: Gershgorin (rigorous), else caller hints, else a Cholesky-based estimate. The source is
   // decided once per member, from the Gershgorin bound of the normalised matrix: the same number that
@@ -263,25 +327,17 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
                    : s.kappa_hint > 1                        ? Source::kappa_hint
                                                              : Source::cholesky;
   }
-  auto needs_cholesky = [&](std::size_t k) { return source_of[k] == Source::cholesky; };
-  // A_n as stored, in double (only when a Cholesky bound is needed). The host scratch is sized on the
-  // first call that needs it and kept: later executes of a plan allocate nothing here.
-  std::vector<double>& stored = ws.stored;
-  auto download_stored = [&] {
-    stored.resize(static_cast<std::size_t>(n * n * batch));
-    ws.factor.resize(static_cast<std::size_t>(n * n));
-    backend.download(a, HostMat{stored.data(), DType::f64, n, n, n, batch, n * n, Layout::col_major});
-  };
-  auto member = [&](std::size_t k) { return stored.data() + k * static_cast<std::size_t>(n * n); };
-  bool any_cholesky = false;
-  for (std::size_t k = 0; k < nb; ++k) any_cholesky = any_cholesky || needs_cholesky(k);
+  std::vector<bool> needs_cholesky(nb);
+  for (std::size_t k = 0; k < nb; ++k) needs_cholesky[k] = source_of[k] == Source::cholesky;
+  const bool any_cholesky = std::find(needs_cholesky.begin(), needs_cholesky.end(), true) != needs_cholesky.end();
+  LowerEstimates lower;
   if (any_cholesky) {
+    if (!ws.wide) throw Error("internal: preconditioning needs the Cholesky bounds but the plan made no workspace for them");
     // The cheap norms overestimate lambda_max (||A||_F by up to sqrt(n)), which costs steps. Where we pay
     // for Cholesky anyway, tighten the upper end to a proven bound of lambda_max as well.
-    download_stored();
-    std::vector<double> tighten(nb, 1.0);
-    for (std::size_t k = 0; k < nb; ++k)
-      if (needs_cholesky(k) && !(s.lambda_max_hint > 0)) tighten[k] = certified_lambda_max(member(k), n, ws.factor);
+    std::vector<bool> tighten_wanted = needs_cholesky;
+    if (s.lambda_max_hint > 0) tighten_wanted.assign(nb, false);
+    const std::vector<double> tighten = certified_lambda_max(backend, a, tighten_wanted, ws);
     if (std::any_of(tighten.begin(), tighten.end(), [](double t) { return t < 1; })) {
       std::vector<double> inv(nb);
       for (std::size_t k = 0; k < nb; ++k) {
@@ -289,8 +345,8 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
         inv[k] = 1 / tighten[k];
       }
       backend.scale(inv, a);
-      download_stored();
     }
+    lower = estimated_lambda_min(backend, a, ws);
   }
   std::vector<std::string> source(nb);
   std::vector<double> max_diag;
@@ -318,14 +374,13 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       source[k] = "kappa_hint";
     } else {
       // A dense matrix usually defeats Gershgorin: estimate by Cholesky on the stored A_n.
-      const LowerBound lb = estimated_lambda_min(member(k), n, ws.factor);
-      if (!lb.positive_definite) {
+      if (!lower.positive_definite[k]) {
         out.not_positive_definite = true;
         out.failure = "the Cholesky factorisation of the normalised matrix (batch member " + std::to_string(k) +
                       ") failed, so A is not numerically positive definite";
         return out;
       }
-      out.l0[k] = lb.bound;
+      out.l0[k] = lower.bound[k];
       out.l0_rigorous[k] = false;
       source[k] = "cholesky_estimate";
     }

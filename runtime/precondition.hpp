@@ -21,16 +21,24 @@ struct PrecondSettings {
   double l0_floor = 1e-12;  // never start below this (the smallest bucket edge)
 };
 
-// Backend memory preconditioning writes into, allocated once by the caller (a plan) for n x n x batch.
+// Backend memory preconditioning writes into, allocated once by the caller (a plan).
 struct PrecondWorkspace {
   Mat d;     // n x 1 x batch: the diagonal scaling (diagonal modes)
   Mat diag;  // n x 1 x batch: the diagonal of A_n (kappa_hint)
-  // Host scratch of the Cholesky bounds, sized by the first call that needs them and kept (so a plan's
-  // later executes allocate no n x n buffer; a plan whose inputs never need them never holds them):
-  std::vector<double> stored;  // A_n as stored, in double (n x n x batch)
-  std::vector<double> factor;  // one member's Cholesky factor (n x n)
+  // The spectrum's ends by Cholesky factorisations (dense A without hints), in double on `wide`, an f64
+  // backend of the same kind (on a GPU: cuSOLVER on the device; the host sees a few scalars per member).
+  // Null until ensure_spectrum_workspace; precondition_spd refuses to need it then.
+  Backend* wide = nullptr;
+  Mat factor;     // n x n x batch in `wide` (a plan may lend a buffer that is free before the iteration)
+  Mat v, w;       // n x 1 x batch in `wide`: the power and inverse iterations' vectors
+  Mat start;      // n x 1 x batch in `wide`: their start vector, uploaded once
 };
 PrecondWorkspace allocate_precond_workspace(Backend& backend, std::int64_t n, std::int64_t batch);
+// Gives `ws` what the Cholesky bounds need, on `wide` (f64 storage, the kind of backend preconditioning runs
+// on): `factor` is lent by the caller (n x n x batch in `wide`, free whenever preconditioning runs) or, when
+// null, allocated. Does nothing once done.
+void ensure_spectrum_workspace(PrecondWorkspace& ws, Backend& wide, std::int64_t n, std::int64_t batch,
+                               const Mat* factor);
 
 struct Preconditioned {
   // A_n = D (A + ridge I) D / scale + shift-related renormalisation, with spectrum in [l0, 1]:
@@ -51,12 +59,13 @@ struct Preconditioned {
 // Rejects diagonal modes for p > 1 (they would change the result).
 void check_precond_mode(Precond mode, int p);
 
-// Transforms `a` (the backend copy of A) into A_n in place. `host_a` holds the same matrices in double,
-// column-major, n x n per member; only the diagonal modes read it (and may pass an empty vector
-// otherwise). The lower end without Gershgorin or hints is an estimate (inverse iteration with a
-// Cholesky factor of A_n), not a proof: the verified certificate of the result is what certifies.
-Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& host_a,
-                                const PrecondSettings& settings, PrecondWorkspace& workspace);
-
+// Transforms `a` (the backend copy of A) into A_n in place. `diagonal`: the diagonals of A as stored, in double
+// (n per member, before the ridge). `host_a`: the same matrices in double on the host, column-major, n x n per
+// member; only the diagonal modes read it (others may pass an empty vector). The lower end without Gershgorin
+// or hints is an estimate (inverse iteration with a Cholesky factor of A_n, on ws.wide), not a proof: the
+// verified certificate of the result is what certifies.
+Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<double>& diagonal,
+                                const std::vector<double>& host_a, const PrecondSettings& settings,
+                                PrecondWorkspace& workspace);
 
 }  // namespace pe::detail

@@ -93,8 +93,9 @@ struct Options {
   double ridge = 0;                // iterate on A + ridge I (changes the result by design)
   double l_target = 0;             // floor for the normalised lower bound, by a diagonal shift (changes A)
   // Where to start: a Gershgorin bound when A is diagonally dominant enough; else these hints; else the
-  // runtime certifies both ends of the spectrum by Cholesky factorisations (LAPACK, double, on a host
-  // copy: about three n^3/3 factorisations, so GPU callers who know their spectrum should pass a hint).
+  // runtime bounds both ends of the spectrum by Cholesky factorisations in double on the plan's device
+  // (LAPACK on the CPU, cuSOLVER on a GPU: the host sees a few numbers per member): about three n^3/3
+  // factorisations and four synchronisations, so callers who know their spectrum should pass a hint.
   double lambda_min_hint = 0;      // caller's lower bound of lambda_min(A) (> 0 to use)
   double kappa_hint = 0;           // caller's estimate of cond(A) (> 1 to use)
   double lambda_max_hint = 0;      // caller's upper bound of lambda_max(A) (> 0 to use; spares a norm pass)

@@ -568,11 +568,36 @@ class CpuBackend final : public Backend {
     else
       throw_needs_f64("two_sum_accumulate");
   }
-  void max_asymmetry(const Mat& m, int slot) override {
+  void cholesky_solve(const Mat& factor, Mat& rhs) override {
     if constexpr (std::is_same_v<T, double>)
-      max_asymmetry_impl(m, slot);
+      cholesky_solve_impl(factor, rhs);
     else
-      throw_needs_f64("max_asymmetry");
+      throw_needs_f64("cholesky_solve");
+  }
+  void max_asymmetry(const Mat& m, int slot, int magnitude_slot) override {
+    check_mat("max_asymmetry M", m);
+    check_square("max_asymmetry M", m);
+    std::vector<double> magnitude(static_cast<std::size_t>(m.batch), 0.0);
+    // Tiles, so that the transposed reads stay in cache for large n.
+    constexpr std::int64_t kTile = 64;
+    reduce(slot, m, [&](std::int64_t k) {
+      double worst = 0, largest = 0;
+      bool finite = true;
+      for (std::int64_t j0 = 0; j0 < m.cols; j0 += kTile)
+        for (std::int64_t i0 = j0; i0 < m.rows; i0 += kTile) {
+          const std::int64_t j1 = std::min(j0 + kTile, m.cols), i1 = std::min(i0 + kTile, m.rows);
+          for (std::int64_t j = j0; j < j1; ++j)
+            for (std::int64_t i = std::max(i0, j); i < i1; ++i) {
+              const double lower = static_cast<double>(at(m, k, i, j)), upper = static_cast<double>(at(m, k, j, i));
+              finite = finite && std::isfinite(lower) && std::isfinite(upper);
+              worst = std::max(worst, std::abs(lower - upper));
+              largest = std::max({largest, std::abs(lower), std::abs(upper)});
+            }
+        }
+      magnitude[static_cast<std::size_t>(k)] = finite ? largest : std::nan("");
+      return finite ? worst : std::nan("");
+    });
+    if (magnitude_slot >= 0) slot_ref(magnitude_slot) = std::move(magnitude);
   }
 
  private:
@@ -705,19 +730,18 @@ class CpuBackend final : public Backend {
         }
   }
 
-  void max_asymmetry_impl(const Mat& m, int slot) {
-    check_mat("max_asymmetry M", m);
-    check_square("max_asymmetry M", m);
-    reduce(slot, m, [&](std::int64_t k) {
-      double worst = 0;
-      for (std::int64_t j = 0; j < m.cols; ++j)
-        for (std::int64_t i = j; i < m.rows; ++i) {
-          const double d = std::abs(at(m, k, i, j) - at(m, k, j, i));
-          if (std::isnan(d) || std::isnan(at(m, k, i, j))) return std::nan("");
-          worst = std::max(worst, d);
-        }
-      return worst;
-    });
+  void cholesky_solve_impl(const Mat& factor, Mat& rhs) {
+    check_mat("cholesky_solve factor", factor);
+    check_square("cholesky_solve factor", factor);
+    check_mat("cholesky_solve rhs", rhs);
+    if (rhs.rows != factor.rows || rhs.batch != factor.batch)
+      throw Error("backend: cholesky_solve shapes do not match: " + describe("factor", factor) + ", " +
+                  describe("rhs", rhs));
+    for (std::int64_t k = 0; k < rhs.batch; ++k)
+      if (rhs.rows > 0 && rhs.cols > 0)
+        LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'U', static_cast<lapack_int>(factor.rows), static_cast<lapack_int>(rhs.cols),
+                            &at(factor, k, 0, 0), static_cast<lapack_int>(factor.ld), &at(rhs, k, 0, 0),
+                            static_cast<lapack_int>(rhs.ld));
   }
 
   // Host scratch for the row-wise loops, kept between calls so that verification allocates once.

@@ -833,15 +833,43 @@ void CudaBackend::two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) {
   launch_two_sum_accumulate(hi, lo, term, stream_);
 }
 
-void CudaBackend::max_asymmetry(const Mat& m, int slot) {
-  require_f64("max_asymmetry");
+void CudaBackend::max_asymmetry(const Mat& m, int slot, int magnitude_slot) {
   run_pending_reductions();
   check_mat("max_asymmetry", "m", m);
   check_square("max_asymmetry", "m", m);
   check_slot("max_asymmetry", slot);
+  if (magnitude_slot >= 0) check_slot("max_asymmetry", magnitude_slot);
+  if (magnitude_slot == slot)
+    throw pe::Error("cuda backend max_asymmetry: arguments 'slot' and 'magnitude_slot' are both " +
+                    std::to_string(slot) + ", expected two different slots");
   auto* lines = static_cast<double*>(
-      verify_scratch_.ensure(sizeof(double) * static_cast<std::size_t>(m.rows * m.batch), stream_));
-  launch_max_asymmetry(m, lines, slot_pointer(slot, m.batch), stream_);
+      verify_scratch_.ensure(sizeof(double) * static_cast<std::size_t>(2 * m.rows * m.batch), stream_));
+  slot_pointer(std::max(slot, magnitude_slot), m.batch);  // grow first: the pointers below stay valid
+  double* magnitude = magnitude_slot >= 0 ? slot_pointer(magnitude_slot, m.batch) : nullptr;
+  launch_max_asymmetry(storage_, m, lines, slot_pointer(slot, m.batch), magnitude, stream_);
+}
+
+void CudaBackend::cholesky_solve(const Mat& factor, Mat& rhs) {
+  require_f64("cholesky_solve");
+  run_pending_reductions();
+  check_mat("cholesky_solve", "factor", factor);
+  check_square("cholesky_solve", "factor", factor);
+  check_mat("cholesky_solve", "rhs", rhs);
+  if (rhs.rows != factor.rows || rhs.batch != factor.batch)
+    throw pe::Error("cuda backend cholesky_solve: argument 'rhs' is " + std::to_string(rhs.rows) + " x " +
+                    std::to_string(rhs.cols) + " x " + std::to_string(rhs.batch) + ", expected " +
+                    std::to_string(factor.rows) + " rows and " + std::to_string(factor.batch) + " members");
+  if (factor.ld > std::numeric_limits<int>::max() || rhs.ld > std::numeric_limits<int>::max() ||
+      rhs.cols > std::numeric_limits<int>::max())
+    throw pe::Error("cuda backend cholesky_solve: n = " + std::to_string(factor.rows) + " is too large for cuSOLVER");
+  ensure_solver();
+  // potrs reports only invalid arguments in its info word (a failed factor gives non-finite values).
+  auto* info = static_cast<int*>(solver_work_.ensure(sizeof(int), stream_));
+  for (std::int64_t k = 0; k < rhs.batch; ++k)
+    PE_CUSOLVER_TRY(cusolverDnDpotrs(solver_, CUBLAS_FILL_MODE_UPPER, static_cast<int>(factor.rows),
+                                     static_cast<int>(rhs.cols), static_cast<const double*>(factor.data) + k * factor.stride,
+                                     static_cast<int>(factor.ld), static_cast<double*>(rhs.data) + k * rhs.stride,
+                                     static_cast<int>(rhs.ld), info));
 }
 
 }  // namespace gpu

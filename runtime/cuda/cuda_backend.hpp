@@ -76,7 +76,8 @@ class CudaBackend final : public Backend {
   void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
                     int exponent_slot) override;
   void two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term) override;
-  void max_asymmetry(const Mat& m, int slot) override;
+  void cholesky_solve(const Mat& factor, Mat& rhs) override;
+  void max_asymmetry(const Mat& m, int slot, int magnitude_slot) override;
 
   std::size_t cached_matmul_plans() const { return plans_.size(); }
   // D <- alpha op(A) op(B) + beta C with explicit cuBLASLt types (C may be D): the one place that

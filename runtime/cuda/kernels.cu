@@ -459,20 +459,24 @@ __global__ void two_sum_kernel(double* hi, std::int64_t ldh, std::int64_t sh, do
   }
 }
 
-// One thread per column j of one member: max over i >= j of |m_ij - m_ji| (NaN kept).
-__global__ void asymmetry_line_kernel(const double* m, std::int64_t ld, std::int64_t sm, std::int64_t n,
-                                      double* line_max) {
+// One thread per column j of one member: max over i >= j of |m_ij - m_ji| in double, and of |m_ij|, |m_ji|
+// (NaN for both where an entry is not finite).
+template <class T>
+__global__ void asymmetry_line_kernel(const T* m, std::int64_t ld, std::int64_t sm, std::int64_t n,
+                                      double* line_max, double* line_magnitude) {
   const std::int64_t j = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   if (j >= n) return;
-  const double* mk = m + blockIdx.z * sm;
-  double worst = 0.0;
-  bool nan_seen = false;
+  const T* mk = m + blockIdx.z * sm;
+  double worst = 0.0, largest = 0.0;
+  bool nonfinite = false;
   for (std::int64_t i = j; i < n; ++i) {
-    const double d = fabs(mk[i + j * ld] - mk[j + i * ld]);
-    nan_seen |= isnan(d) || isnan(mk[i + j * ld]);
-    worst = fmax(worst, d);
+    const double lower = to_double(mk[i + j * ld]), upper = to_double(mk[j + i * ld]);
+    nonfinite |= !isfinite(lower) || !isfinite(upper);
+    worst = fmax(worst, fabs(lower - upper));
+    largest = fmax(largest, fmax(fabs(lower), fabs(upper)));
   }
-  line_max[blockIdx.z * n + j] = nan_seen ? nan("") : worst;
+  line_max[blockIdx.z * n + j] = nonfinite ? nan("") : worst;
+  line_magnitude[blockIdx.z * n + j] = nonfinite ? nan("") : largest;
 }
 
 __global__ void line_max_kernel(const double* line_max, std::int64_t lines, double* out, std::int64_t first) {
@@ -706,15 +710,25 @@ void launch_two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term, cudaStream_t s
   });
 }
 
-void launch_max_asymmetry(const Mat& m, double* line_scratch, double* out, cudaStream_t stream) {
+void launch_max_asymmetry(DType dtype, const Mat& m, double* line_scratch, double* out, double* magnitude_out,
+                          cudaStream_t stream) {
   const std::int64_t sm = member_stride(m);
-  for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
-    asymmetry_line_kernel<<<dim3(blocks_for(m.rows), 1, static_cast<unsigned>(count)), kThreads, 0, stream>>>(
-        member<double>(static_cast<const void*>(m.data), sm, first), m.ld, sm, m.rows, line_scratch + first * m.rows);
-    PE_CUDA_CHECK_LAUNCH();
+  double* line_magnitude = line_scratch + m.rows * m.batch;
+  with_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for_member_chunks(m.batch, kMaxGridYZ, [&](std::int64_t first, std::int64_t count) {
+      asymmetry_line_kernel<T><<<dim3(blocks_for(m.rows), 1, static_cast<unsigned>(count)), kThreads, 0, stream>>>(
+          member<T>(static_cast<const void*>(m.data), sm, first), m.ld, sm, m.rows, line_scratch + first * m.rows,
+          line_magnitude + first * m.rows);
+      PE_CUDA_CHECK_LAUNCH();
+    });
   });
   line_max_kernel<<<static_cast<unsigned>(m.batch), kThreads, 0, stream>>>(line_scratch, m.rows, out, 0);
   PE_CUDA_CHECK_LAUNCH();
+  if (magnitude_out) {
+    line_max_kernel<<<static_cast<unsigned>(m.batch), kThreads, 0, stream>>>(line_magnitude, m.rows, magnitude_out, 0);
+    PE_CUDA_CHECK_LAUNCH();
+  }
 }
 
 void launch_finish_cholesky(Mat& m, const int* info, double* out, cudaStream_t stream) {

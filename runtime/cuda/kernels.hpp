@@ -66,8 +66,10 @@ void launch_split_slices(const Mat& m, bool by_rows, int bits, const Mat* slices
                          int* line_exponent, double* exponent_out, cudaStream_t stream);
 // (hi, e) <- TwoSum(hi, term), lo <- lo + e, elementwise in round-to-nearest intrinsics.
 void launch_two_sum_accumulate(Mat& hi, Mat& lo, const Mat& term, cudaStream_t stream);
-// out[k] <- max_ij |m_ij - m_ji| of member k (NaN if an entry is NaN); `line_scratch`: rows * batch doubles.
-void launch_max_asymmetry(const Mat& m, double* line_scratch, double* out, cudaStream_t stream);
+// Any storage dtype: out[k] <- max_ij |m_ij - m_ji| of member k in double, magnitude_out[k] (when not null) <-
+// max_ij |m_ij|, both NaN if an entry is not finite; `line_scratch`: 2 * rows * batch doubles.
+void launch_max_asymmetry(DType dtype, const Mat& m, double* line_scratch, double* out, double* magnitude_out,
+                          cudaStream_t stream);
 // Strictly lower part of every member <- 0; out[k] <- (info[k] == 0 ? 1 : 0).
 void launch_finish_cholesky(Mat& m, const int* info, double* out, cudaStream_t stream);
 

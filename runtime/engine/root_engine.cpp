@@ -240,7 +240,10 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
   driver_ = std::make_unique<Driver>(*be_, shape, elevated_);
   // Direct applies keep a root buffer for the fallback's exact root only.
   x_ = direct_ ? be_->allocate(n_, n_, batch_) : driver_->x();
-  host_a_.resize(static_cast<std::size_t>(n_ * n_ * batch_));
+  diagonal_.resize(static_cast<std::size_t>(n_ * batch_));
+  // The diagonal modes compute their scaling on the host from A in double; nothing else copies A there.
+  if (o_.precond == Precond::jacobi || o_.precond == Precond::ruiz || o_.precond == Precond::aol)
+    host_a_.resize(static_cast<std::size_t>(n_ * n_ * batch_));
   if ((o_.verify || o_.newton_steps > 0) && !direct_) {
     a64_ = wide_->allocate(n_, n_, batch_);
     x64_ = wide_->allocate(n_, n_, batch_);
@@ -248,6 +251,24 @@ void RootEngine::init(const MatrixDesc* b, const ScheduleSet* tables, Backend* s
       certifier_ = std::make_unique<RootVerifier>(*wide_, n_, batch_, o_.p, verify_arithmetic_for(storage));
     if (o_.newton_steps > 0) newton_ = std::make_unique<NewtonCorrection>(*wide_, n_, batch_, o_.p);
   }
+  // Without a hint that settles the lower end, a dense A needs the Cholesky bounds: their workspace is made
+  // with the plan, so that executes allocate nothing.
+  if (may_need_cholesky_bounds(o_.lambda_min_hint, o_.kappa_hint)) ensure_spectrum_workspace();
+}
+
+bool RootEngine::may_need_cholesky_bounds(double lambda_min_hint, double kappa_hint) const {
+  const bool diagonal_mode = o_.precond == Precond::jacobi || o_.precond == Precond::ruiz || o_.precond == Precond::aol;
+  return !(lambda_min_hint > 0 && !diagonal_mode) && !(kappa_hint > 1);
+}
+
+void RootEngine::ensure_spectrum_workspace() {
+  if (pws_.wide) return;
+  if (!wide_) {
+    wide_owned_ = make_backend(o_.device, DType::f64, ComputeMode::native, o_.stream);
+    wide_ = wide_owned_.get();
+  }
+  // The verifier's copy of X is free until the iteration has finished: the factor borrows it.
+  detail::ensure_spectrum_workspace(pws_, *wide_, n_, batch_, x64_.data ? &x64_ : nullptr);
 }
 
 RootEngine::~RootEngine() = default;
@@ -312,9 +333,10 @@ void RootEngine::move_in_a(const Matrix& a) {
     wide_->import_from(*be_, wrap_device("a", a, be_->storage(), true), a64_);
 }
 
+// Finite, symmetric within the tolerance, a positive diagonal: checked on the backend (one pass, a few
+// scalars and the diagonal come to the host); only a matrix that fails is copied to the host, to name the
+// entry that fails.
 void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
-  auto& host = host_a_;
-  be_->download(a, HostMat{host.data(), DType::f64, n_, n_, n_, batch_, n_ * n_, Layout::col_major});
   // Checked on A as stored: a storage narrower than the input (bf16, f16) may round two entries that agree
   // within the input's tolerance to neighbouring values, 2 u_storage |a_ij| apart.
   const double input_unit = unit_roundoff(a_desc_.dtype), storage_unit = unit_roundoff(be_->storage());
@@ -325,21 +347,39 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
   if (storage_unit > input_unit) {
     input_rounded_ = !(caller && caller->device == Device::cpu);  // device views: assume so
     if (caller && caller->device == Device::cpu) {
-      const HostMat src = host_view(*caller);
+      const Format format = storage_format(be_->storage());
       for (std::int64_t k = 0; k < batch_ && !input_rounded_; ++k)
         for (std::int64_t j = 0; j < n_ && !input_rounded_; ++j)
           for (std::int64_t i = 0; i < n_; ++i) {
-            const std::int64_t idx = k * src.stride + (src.layout == Layout::col_major ? i + j * src.ld : i * src.ld + j);
-            const double v = src.dtype == DType::f64 ? static_cast<const double*>(src.data)[idx]
-                                                     : static_cast<double>(static_cast<const float*>(src.data)[idx]);
-            if (v != host[static_cast<std::size_t>(k * n_ * n_ + i + j * n_)]) {
+            const double v = host_entry(*caller, k, i, j);
+            if (round_to(format, v) != v) {
               input_rounded_ = true;
               break;
             }
           }
     }
   }
-  check_symmetric_finite(host, n_, batch_, tolerance, o_.ridge, be_->storage(), caller);
+  enum { kNonfinite = 0, kAsymmetry = 1, kMagnitude = 2 };
+  be_->count_nonfinite(a, kNonfinite);
+  be_->max_asymmetry(a, kAsymmetry, kMagnitude);
+  be_->extract_diagonal(a, pws_.diag);
+  const auto slots = be_->fetch_scalars();
+  be_->download(pws_.diag, HostMat{diagonal_.data(), DType::f64, n_, 1, n_, batch_, n_, Layout::col_major});
+  bool passes = true;
+  for (std::size_t k = 0; k < static_cast<std::size_t>(batch_) && passes; ++k) {
+    passes = slots[kNonfinite][k] == 0 && slots[kAsymmetry][k] <= tolerance * slots[kMagnitude][k];
+    for (std::int64_t i = 0; i < n_ && passes; ++i) passes = diagonal_[k * static_cast<std::size_t>(n_) + static_cast<std::size_t>(i)] + o_.ridge > 0;
+  }
+  if (!host_a_.empty() || !passes) {
+    // The diagonal modes read A on the host anyway; a failing A is read there to name what fails.
+    host_a_.resize(static_cast<std::size_t>(n_ * n_ * batch_));
+    be_->download(a, HostMat{host_a_.data(), DType::f64, n_, n_, n_, batch_, n_ * n_, Layout::col_major});
+  }
+  if (passes) return;
+  check_symmetric_finite(host_a_, n_, batch_, tolerance, o_.ridge, be_->storage(), caller);
+  throw Error("a: failed the input checks on the " + std::string(be_->name()) +
+              " backend (non-finite entries, asymmetry beyond options.symmetry_tolerance or a diagonal entry <= 0), "
+              "but not on the host copy: expected a finite symmetric matrix with a positive diagonal");
 }
 
 // Steps and precision together, for a start interval [l0, 1]: the planner minimises GEMMs on the
@@ -447,7 +487,9 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   ps.kappa_hint = ov.kappa_hint.value_or(o_.kappa_hint);
   ps.lambda_max_hint = o_.lambda_max_hint;
   ps.l0_floor = smallest_edge_;
-  Preconditioned pre = precondition_spd(*be_, a_n_, host_a_, ps, pws_);
+  if (may_need_cholesky_bounds(ps.lambda_min_hint, ps.kappa_hint)) ensure_spectrum_workspace();  // (made with the plan
+                                                                                                 // unless a run drops a hint)
+  Preconditioned pre = precondition_spd(*be_, a_n_, diagonal_, host_a_, ps, pws_);
   if (pre.not_positive_definite && unit_roundoff(be_->storage()) > unit_roundoff(a_desc_.dtype))
     pre.failure += " in " + std::string(to_string(be_->storage())) + " storage: rounding A to " +
                    to_string(be_->storage()) + " (unit roundoff " + format_number(unit_roundoff(be_->storage())) +
@@ -603,7 +645,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     const auto t0 = Clock::now();
     // The theory needs A exactly symmetric: one within the tolerance but not exactly is certified as
     // (A + A^T) / 2 (formed in double), what the iteration treats it as.
-    wide_->max_asymmetry(a64_, 0);
+    wide_->max_asymmetry(a64_, 0, -1);
     if (wide_->fetch_scalars()[0][0] > 0) {
       wide_->symmetrize(a64_);
       report.notes.push_back("A is symmetric within the tolerance but not exactly: the certificate is for (A + A^T) / 2");

@@ -70,6 +70,10 @@ class RootEngine {
   Report run_checked(const Mat& a, const Matrix* caller_view, const RunOverrides& overrides);
   void validate_input(const Mat& a, const Matrix* caller_view);
   bool decide_direct() const;
+  // Whether preconditioning may need the Cholesky bounds of the spectrum for these hints (a dense A without
+  // a lower-end hint), and the workspace they need (made once).
+  bool may_need_cholesky_bounds(double lambda_min_hint, double kappa_hint) const;
+  void ensure_spectrum_workspace();
   PlanRequest plan_request(DType storage, double l0, double target, int max_gemms, StepOutput output) const;
   // A planned step sequence with the steps to run one level up, and what the drift model predicts for it.
   // Cached under its request (l0 on the planning grid, target, budget) and the input rounding.
@@ -101,7 +105,8 @@ class RootEngine {
   std::unique_ptr<Driver> driver_;
   std::unique_ptr<RootVerifier> certifier_;
   std::unique_ptr<NewtonCorrection> newton_;
-  std::vector<double> host_a_;           // diagonal modes only: A in double on the host
+  std::vector<double> host_a_;           // diagonal modes (and a failing A's diagnosis): A in double on the host
+  std::vector<double> diagonal_;         // the diagonal of A as stored, in double (n per member)
   double smallest_edge_ = 1;
   bool input_rounded_ = false;           // this execute's A lost digits when stored
   std::vector<PlanChoice> plan_cache_;   // the last few choose_plan results (allocated once they fill)

@@ -107,8 +107,8 @@ std::vector<RootCertificate> RootVerifier::certify(const Mat& a, const Mat& x) {
   // 1. What the inputs are: finite, exactly symmetric, their norms.
   be_.count_nonfinite(a, kNonfiniteA);
   be_.count_nonfinite(x, kNonfiniteX);
-  be_.max_asymmetry(a, kAsymmetryA);
-  be_.max_asymmetry(x, kAsymmetryX);
+  be_.max_asymmetry(a, kAsymmetryA, -1);
+  be_.max_asymmetry(x, kAsymmetryX, -1);
   be_.max_abs_row_sum(x, kNormX);
   be_.max_abs_row_sum(a, kNormA);
   be_.trace(x, kTraceX);

@@ -36,7 +36,8 @@ INSTANTIATE_TEST_SUITE_P(Contracts, CudaVerifyOps,
                                            OpCheck{"cholesky", pe_verify_checks::check_cholesky},
                                            OpCheck{"split_slices", pe_verify_checks::check_split_slices},
                                            OpCheck{"two_sum_accumulate", pe_verify_checks::check_two_sum},
-                                           OpCheck{"max_asymmetry", pe_verify_checks::check_max_asymmetry}),
+                                           OpCheck{"max_asymmetry", pe_verify_checks::check_max_asymmetry},
+                                           OpCheck{"cholesky_solve", pe_verify_checks::check_cholesky_solve}),
                          [](const ::testing::TestParamInfo<OpCheck>& info) { return std::string(info.param.name); });
 
 TEST(CudaVerify, NarrowStorageRefusesTheOps) {
@@ -45,6 +46,13 @@ TEST(CudaVerify, NarrowStorageRefusesTheOps) {
   pe::detail::Mat m = be->allocate(4, 4, 1), v = be->allocate(4, 1, 1), w = be->allocate(4, 1, 1);
   EXPECT_THROW(be->abs_gemv(pe::detail::Op::N, m, v, 0.0, w), pe::Error);
   EXPECT_THROW(be->cholesky(m, 0), pe::Error);
+  EXPECT_THROW(be->cholesky_solve(m, v), pe::Error);
+}
+
+// The input checks run max_asymmetry on A as stored, so it works on every storage.
+TEST(CudaVerify, MaxAsymmetryOnNarrowStorage) {
+  PE_REQUIRE_CUDA_DEVICE();
+  pe_verify_checks::check_max_asymmetry_narrow(*pe::detail::make_cuda_backend(pe::DType::f32, pe::ComputeMode::native, nullptr));
 }
 
 // One certificate per member on the GPU and on the CPU for the same inputs: both proven, bounds equal up

@@ -16,13 +16,17 @@ TEST(VerifyOps, CholeskyFlagsAndFactor) { pe_verify_checks::check_cholesky(*wide
 TEST(VerifyOps, SplitSlicesIsErrorFree) { pe_verify_checks::check_split_slices(*wide()); }
 TEST(VerifyOps, TwoSumAccumulateIsErrorFree) { pe_verify_checks::check_two_sum(*wide()); }
 TEST(VerifyOps, MaxAsymmetry) { pe_verify_checks::check_max_asymmetry(*wide()); }
+TEST(VerifyOps, CholeskySolve) { pe_verify_checks::check_cholesky_solve(*wide()); }
+TEST(VerifyOps, MaxAsymmetryOnNarrowStorage) {
+  pe_verify_checks::check_max_asymmetry_narrow(*pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::native));
+}
 
 TEST(VerifyOps, NarrowStorageRefusesThem) {
   auto be = pe::detail::make_cpu_backend(pe::DType::f32, pe::ComputeMode::native);
   pe::detail::Mat m = be->allocate(4, 4, 1), v = be->allocate(4, 1, 1), w = be->allocate(4, 1, 1);
   EXPECT_THROW(be->abs_gemv(pe::detail::Op::N, m, v, 0.0, w), pe::Error);
   EXPECT_THROW(be->cholesky(m, 0), pe::Error);
-  EXPECT_THROW(be->max_asymmetry(m, 0), pe::Error);
+  EXPECT_THROW(be->cholesky_solve(m, v), pe::Error);
   EXPECT_THROW(be->two_sum_accumulate(m, m, m), pe::Error);
 }
 

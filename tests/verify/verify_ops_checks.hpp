@@ -199,11 +199,69 @@ inline void check_max_asymmetry(Backend& be) {
   m[static_cast<std::size_t>(2 * n * n + 2)] = std::numeric_limits<double>::quiet_NaN();
   Mat md = be.allocate(n, n, 3);
   put(be, m, md);
-  be.max_asymmetry(md, 2);
-  const auto s = be.fetch_scalars().at(2);
+  be.max_asymmetry(md, 2, 3);
+  const auto all = be.fetch_scalars();
+  const auto& s = all.at(2);
   ASSERT_EQ(s[0], 0.0);
   ASSERT_EQ(s[1], std::abs((m[static_cast<std::size_t>(n * n + 4 + 11 * n)] - m[static_cast<std::size_t>(n * n + 11 + 4 * n)])));
   ASSERT_TRUE(std::isnan(s[2]));
+  const auto& magnitude = all.at(3);  // max |m_ij| = n * n / 7, NaN with the NaN entry
+  ASSERT_EQ(magnitude[0], static_cast<double>(n * n) / 7.0);
+  ASSERT_EQ(magnitude[1], static_cast<double>(n * n) / 7.0);
+  ASSERT_TRUE(std::isnan(magnitude[2]));
+}
+
+// The same on a narrow storage (the input checks run it on A as stored): an f32 pair that differs by one
+// ulp, and an infinite entry, which makes both results NaN.
+inline void check_max_asymmetry_narrow(Backend& be) {
+  const std::int64_t n = 70;  // more than one tile of the CPU loop
+  std::vector<double> m(static_cast<std::size_t>(2 * n * n), 0.5);
+  for (std::int64_t i = 0; i < n; ++i) m[static_cast<std::size_t>(i + i * n)] = -3.0;  // largest magnitude
+  const double one_ulp = std::nextafter(0.5f, 1.0f) - 0.5;
+  m[static_cast<std::size_t>(66 + 3 * n)] += one_ulp;
+  m[static_cast<std::size_t>(n * n + 5 + 67 * n)] = std::numeric_limits<double>::infinity();
+  Mat md = be.allocate(n, n, 2);
+  put(be, m, md);
+  be.max_asymmetry(md, 0, 1);
+  const auto all = be.fetch_scalars();
+  ASSERT_EQ(all.at(0)[0], one_ulp);
+  ASSERT_EQ(all.at(1)[0], 3.0);
+  ASSERT_TRUE(std::isnan(all.at(0)[1]));
+  ASSERT_TRUE(std::isnan(all.at(1)[1]));
+}
+
+// cholesky_solve against the matrix it factors: M x = b for a symmetric positive definite M, two columns,
+// two members (the second member scaled by 4, so its solution is a quarter of the first's).
+inline void check_cholesky_solve(Backend& be) {
+  const std::int64_t n = 17, cols = 2;
+  std::vector<double> m(static_cast<std::size_t>(2 * n * n)), b(static_cast<std::size_t>(2 * n * cols));
+  for (std::int64_t k = 0; k < 2; ++k)
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t i = 0; i < n; ++i)
+        m[static_cast<std::size_t>(k * n * n + i + j * n)] =
+            (k == 0 ? 1.0 : 4.0) * (i == j ? n + 1.0 : 1.0 / (1.0 + static_cast<double>(std::abs(i - j))));
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = i % static_cast<std::size_t>(n * cols) % 5 + 1.0;
+  Mat factor = be.allocate(n, n, 2), rhs = be.allocate(n, cols, 2);
+  put(be, m, factor);
+  put(be, b, rhs);
+  be.cholesky(factor, 0);
+  ASSERT_EQ(be.fetch_scalars().at(0), (std::vector<double>{1.0, 1.0}));
+  be.cholesky_solve(factor, rhs);
+  const std::vector<double> x = get(be, rhs);
+  for (std::int64_t k = 0; k < 2; ++k)
+    for (std::int64_t c = 0; c < cols; ++c)
+      for (std::int64_t i = 0; i < n; ++i) {
+        double r = -b[static_cast<std::size_t>(k * n * cols + i + c * n)], scale = 0;
+        for (std::int64_t j = 0; j < n; ++j) {
+          const double term = m[static_cast<std::size_t>(k * n * n + i + j * n)] * x[static_cast<std::size_t>(k * n * cols + j + c * n)];
+          r += term;
+          scale += std::abs(term);
+        }
+        // Backward stable solve of a well-conditioned M (cond < 3): the residual is a few n u of the terms.
+        ASSERT_LE(std::abs(r), 8 * n * 0x1p-53 * scale) << k << " " << c << " " << i;
+      }
+  for (std::int64_t i = 0; i < n * cols; ++i)
+    ASSERT_NEAR(x[static_cast<std::size_t>(n * cols + i)], x[static_cast<std::size_t>(i)] / 4, 1e-14);
 }
 
 }  // namespace pe_verify_checks
