@@ -17,6 +17,8 @@ RootPlan::~RootPlan() = default;
 RootPlan::RootPlan(RootPlan&&) noexcept = default;
 RootPlan& RootPlan::operator=(RootPlan&&) noexcept = default;
 Report RootPlan::execute(const Matrix& a, MutableMatrix x) { return engine_->execute_root(a, x); }
+void RootPlan::enqueue(const Matrix& a, MutableMatrix x) { engine_->enqueue_root(a, x); }
+Report RootPlan::collect() { return engine_->collect(); }
 const Options& RootPlan::options() const { return engine_->options(); }
 const MatrixDesc& RootPlan::shape() const { return engine_->shape(); }
 
@@ -26,6 +28,8 @@ ApplyPlan::~ApplyPlan() = default;
 ApplyPlan::ApplyPlan(ApplyPlan&&) noexcept = default;
 ApplyPlan& ApplyPlan::operator=(ApplyPlan&&) noexcept = default;
 Report ApplyPlan::execute(const Matrix& a, const Matrix& b, MutableMatrix z) { return engine_->execute_apply(a, b, z); }
+void ApplyPlan::enqueue(const Matrix& a, const Matrix& b, MutableMatrix z) { engine_->enqueue_apply(a, b, z); }
+Report ApplyPlan::collect() { return engine_->collect(); }
 const Options& ApplyPlan::options() const { return engine_->options(); }
 bool ApplyPlan::direct() const { return engine_->direct(); }
 

@@ -108,6 +108,14 @@ class Backend {
   virtual void max_abs_row_sum_minus_identity(const Mat& m, int slot) = 0;
   // All slots written since the last fetch, indexed [slot][batch member]; slots never written are empty.
   virtual std::vector<std::vector<double>> fetch_scalars() = 0;
+  // The same without waiting, for enqueued runs (and CUDA graph capture): post_scalars issues the copy of
+  // every slot written since the last fetch or post into host memory the backend owns (CUDA: one
+  // asynchronous copy on its stream into pinned memory, allocated by the first post, so that a warm-up
+  // run leaves nothing to allocate during a capture) and resets the written slots as a fetch would.
+  // posted_scalars waits for the backend's stream and returns what the last post copied, as fetch_scalars
+  // would have; it may be read again after every replay of a captured post.
+  virtual void post_scalars() = 0;
+  virtual std::vector<std::vector<double>> posted_scalars() = 0;
 
   // R <- B - A X with accumulation one level above the storage (double for fp32 and fp64 on the CPU, fp64
   // for fp32 on the GPU, fp32 for bf16/fp16 on both): the residual of iterative refinement must be more

@@ -216,6 +216,34 @@ LowerEstimates estimated_lambda_min(Backend& backend, const Mat& a, PrecondWorks
 
 }  // namespace
 
+namespace {
+
+// Floor by a diagonal shift: (A_n + delta I) / (1 + delta) has lower bound l_target.
+void apply_l_target(Backend& backend, Mat& a, const PrecondSettings& s, Preconditioned& out) {
+  const std::size_t nb = out.l0.size();
+  if (s.l_target > 0) {
+    if (s.l_target >= 1) throw Error("l_target = " + format_number(s.l_target) + " must be in [0, 1)");
+    std::vector<double> delta(nb, 0.0), inv(nb, 1.0);
+    bool any = false;
+    for (std::size_t k = 0; k < nb; ++k)
+      if (out.l0[k] < s.l_target) {
+        delta[k] = (s.l_target - out.l0[k]) / (1 - s.l_target);
+        inv[k] = 1 / (1 + delta[k]);
+        out.shift[k] = delta[k] * out.scale[k];
+        out.scale[k] *= 1 + delta[k];
+        out.l0[k] = s.l_target;
+        any = true;
+      }
+    if (any) {
+      backend.add_diagonal(delta, a);
+      backend.scale(inv, a);
+      out.notes.push_back("l_target shifted the diagonal: the result is the root of A + shift I");
+    }
+  }
+}
+
+}  // namespace
+
 PrecondWorkspace allocate_precond_workspace(Backend& backend, std::int64_t n, std::int64_t batch) {
   PrecondWorkspace ws;
   ws.d = backend.allocate(n, 1, batch);
@@ -399,26 +427,39 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   const auto worst = static_cast<std::size_t>(std::min_element(out.l0.begin(), out.l0.end()) - out.l0.begin());
   out.l0_source = source[worst];
 
-  // Floor by a diagonal shift: (A_n + delta I) / (1 + delta) has lower bound l_target.
-  if (s.l_target > 0) {
-    if (s.l_target >= 1) throw Error("l_target = " + format_number(s.l_target) + " must be in [0, 1)");
-    std::vector<double> delta(nb, 0.0), inv(nb, 1.0);
-    bool any = false;
-    for (std::size_t k = 0; k < nb; ++k)
-      if (out.l0[k] < s.l_target) {
-        delta[k] = (s.l_target - out.l0[k]) / (1 - s.l_target);
-        inv[k] = 1 / (1 + delta[k]);
-        out.shift[k] = delta[k] * out.scale[k];
-        out.scale[k] *= 1 + delta[k];
-        out.l0[k] = s.l_target;
-        any = true;
-      }
-    if (any) {
-      backend.add_diagonal(delta, a);
-      backend.scale(inv, a);
-      out.notes.push_back("l_target shifted the diagonal: the result is the root of A + shift I");
-    }
+  apply_l_target(backend, a, s, out);
+  return out;
+}
+
+Preconditioned precondition_from_hints(Backend& backend, Mat& a, const PrecondSettings& s) {
+  check_precond_mode(s.mode, s.p);
+  if (s.mode != Precond::none && s.mode != Precond::frobenius)
+    throw Error(std::string("precond mode '") + to_string(s.mode) + "' computes its scaling from A on the host; an "
+                "enqueued run takes its scale from the hints: use precond none or frobenius");
+  if (!(s.lambda_max_hint > 0) || !(s.lambda_min_hint > 0))
+    throw Error("internal: precondition_from_hints without both hints");
+  const std::size_t nb = static_cast<std::size_t>(a.batch);
+  Preconditioned out;
+  out.shift.assign(nb, 0.0);
+  out.scale.assign(nb, s.lambda_max_hint + s.ridge);
+  out.l0.assign(nb, std::min(1.0, (s.lambda_min_hint + s.ridge) / (s.lambda_max_hint + s.ridge)));
+  out.l0_rigorous.assign(nb, false);
+  out.l0_source = "lambda_min_hint";
+  // Where the hints hold, every diagonal entry of A_n is at least l0; below the storage's smallest normal
+  // the small eigenvalues could underflow, which precondition_spd refuses from the diagonal itself.
+  const StorageRange range = storage_range(backend.storage());
+  if (out.l0[0] < range.smallest_normal)
+    throw Error("options.lambda_min_hint / lambda_max_hint = " + format_number(out.l0[0]) + " is below the smallest normal " +
+                to_string(range.dtype) + " number " + format_number(range.smallest_normal) +
+                ": A's small eigenvalues would underflow in the normalised matrix; store A in a wider dtype");
+  if (out.l0[0] < s.l0_floor) {
+    out.l0.assign(nb, s.l0_floor);
+    out.notes.push_back("the lower bound of A_n is below the tables' smallest bucket edge; the iteration starts "
+                        "from that edge, so the interval model does not cover the smallest eigenvalues");
   }
+  if (s.ridge != 0) backend.add_diagonal(std::vector<double>{s.ridge}, a);
+  backend.scale(std::vector<double>{1 / out.scale[0]}, a);
+  apply_l_target(backend, a, s, out);
   return out;
 }
 

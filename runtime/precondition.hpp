@@ -56,6 +56,12 @@ struct Preconditioned {
   std::vector<std::string> notes;
 };
 
+// The same from the hints alone, reading nothing from the backend (enqueued runs, CUDA graph capture):
+// A_n = (A + ridge I) / (lambda_max_hint + ridge), l0 = (lambda_min_hint + ridge) / (lambda_max_hint + ridge)
+// (raised to the floor), then the l_target floor. Scalar modes only; both hints must be positive. Trusts
+// the hints as precondition_spd does (it too takes them over its own norms and Gershgorin bound).
+Preconditioned precondition_from_hints(Backend& backend, Mat& a, const PrecondSettings& settings);
+
 // Rejects diagonal modes for p > 1 (they would change the result).
 void check_precond_mode(Precond mode, int p);
 

@@ -243,6 +243,20 @@ class RootPlan {
   RootPlan& operator=(const RootPlan&) = delete;
 
   Report execute(const Matrix& a, MutableMatrix x);
+  // The same work without waiting for any of it, for CUDA graph capture (cudaStreamBeginCapture on
+  // options.stream, docs/graphs.md) and for overlapping host work with the GPU: enqueue issues everything on
+  // the plan's stream and reads nothing back; collect() waits for options.stream, reads every check once and
+  // returns the Report (a pe::Error where the input was not finite or symmetric, or the result not finite;
+  // status diverged where the checks saw the iteration leave its interval). What it gives up to read
+  // nothing: the spectrum comes from options.lambda_min_hint and lambda_max_hint alone (both needed, and
+  // trusted), and there is no certificate and no fallback, so it needs options.verify = false,
+  // options.fallback = never, precond none or frobenius, newton_steps = 0, no renormalize, no on_step, and
+  // on a GPU device views. Capture only after one enqueue has run outside the capture (it sizes the
+  // workspace and the pinned buffers). A captured enqueue may be replayed any number of times, each replay
+  // collected after it completes (launched on another stream: synchronise that first), until the next
+  // execute or enqueue on this plan.
+  void enqueue(const Matrix& a, MutableMatrix x);
+  Report collect();
   const Options& options() const;
   const MatrixDesc& shape() const;
 
@@ -261,6 +275,9 @@ class ApplyPlan {
   ApplyPlan& operator=(const ApplyPlan&) = delete;
 
   Report execute(const Matrix& a, const Matrix& b, MutableMatrix z);
+  // As RootPlan::enqueue / collect.
+  void enqueue(const Matrix& a, const Matrix& b, MutableMatrix z);
+  Report collect();
   const Options& options() const;
   bool direct() const;  // the mode chosen at plan time
 

@@ -411,6 +411,9 @@ class CpuBackend final : public Backend {
     slots_.clear();
     return out;
   }
+  // Synchronous: the values are final when posted.
+  void post_scalars() override { posted_ = fetch_scalars(); }
+  std::vector<std::vector<double>> posted_scalars() override { return posted_; }
 
   void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) override {
     check_mat("residual A", a);
@@ -890,6 +893,7 @@ class CpuBackend final : public Backend {
   std::vector<T> product_a_, product_b_;  // rounded GEMM operands (tf32)
   std::list<std::vector<T>> buffers_;
   std::map<int, std::vector<double>> slots_;
+  std::vector<std::vector<double>> posted_;
   std::vector<double> scratch_;
   std::vector<int> exponents_;
 };

@@ -231,6 +231,7 @@ CudaBackend::~CudaBackend() {
   for (void* p : allocations_) (void)cudaFree(p);
   if (slots_) (void)cudaFree(slots_);
   if (host_slots_) (void)cudaFreeHost(host_slots_);
+  if (posted_slots_) (void)cudaFreeHost(posted_slots_);
   if (lt_workspace_) (void)cudaFree(lt_workspace_);
   if (solver_) (void)cusolverDnDestroy(solver_);
   if (lt_) (void)cublasLtDestroy(lt_);
@@ -413,7 +414,9 @@ void CudaBackend::extract_diagonal(const Mat& m, Mat& out) {
 
 double* CudaBackend::slot_pointer(int slot, std::int64_t batch) {
   if (slot >= slot_capacity_ || batch > member_capacity_) {
-    const std::int64_t slots = std::max<std::int64_t>({slot_capacity_, slot + 1, 16});
+    // Every slot at once: the buffer then grows only with the batch, which a plan's backend never changes, so
+    // a captured graph's pointers into it stay valid after the warm-up run.
+    const std::int64_t slots = kMaxSlots;
     const std::int64_t members = std::max<std::int64_t>({member_capacity_, batch, 1});
     double* grown = nullptr;
     PE_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&grown), sizeof(double) * slots * members, stream_));
@@ -548,6 +551,39 @@ std::vector<std::vector<double>> CudaBackend::fetch_scalars() {
     const double* first = host_slots_ + s * member_capacity_;
     result[static_cast<std::size_t>(s)].assign(first, first + members);
     slot_batch_[static_cast<std::size_t>(s)] = 0;
+  }
+  return result;
+}
+
+void CudaBackend::post_scalars() {
+  run_pending_reductions();
+  std::int64_t used = 0;
+  for (std::int64_t s = 0; s < static_cast<std::int64_t>(slot_batch_.size()); ++s)
+    if (slot_batch_[static_cast<std::size_t>(s)] > 0) used = s + 1;
+  posted_batch_.assign(slot_batch_.begin(), slot_batch_.begin() + used);
+  posted_members_ = member_capacity_;
+  std::fill(slot_batch_.begin(), slot_batch_.end(), 0);
+  if (used == 0) return;
+  const std::size_t bytes = sizeof(double) * static_cast<std::size_t>(used * member_capacity_);
+  const std::size_t capacity = sizeof(double) * static_cast<std::size_t>(slot_capacity_ * member_capacity_);
+  if (capacity > posted_slots_bytes_) {
+    // Room for every slot (a captured copy's destination must not move), made by the warm-up run that
+    // precedes a capture: cudaMallocHost is not capturable.
+    if (posted_slots_) PE_CUDA_TRY(cudaFreeHost(posted_slots_));
+    posted_slots_ = nullptr;
+    posted_slots_bytes_ = 0;
+    PE_CUDA_TRY(cudaMallocHost(reinterpret_cast<void**>(&posted_slots_), capacity));
+    posted_slots_bytes_ = capacity;
+  }
+  PE_CUDA_TRY(cudaMemcpyAsync(posted_slots_, slots_, bytes, cudaMemcpyDeviceToHost, stream_));
+}
+
+std::vector<std::vector<double>> CudaBackend::posted_scalars() {
+  PE_CUDA_TRY(cudaStreamSynchronize(stream_));
+  std::vector<std::vector<double>> result(posted_batch_.size());
+  for (std::size_t s = 0; s < posted_batch_.size(); ++s) {
+    const double* first = posted_slots_ + static_cast<std::int64_t>(s) * posted_members_;
+    result[s].assign(first, first + posted_batch_[s]);
   }
   return result;
 }

@@ -66,6 +66,8 @@ class CudaBackend final : public Backend {
   void count_nonfinite(const Mat& m, int slot) override;
   void max_abs_row_sum_minus_identity(const Mat& m, int slot) override;
   std::vector<std::vector<double>> fetch_scalars() override;
+  void post_scalars() override;
+  std::vector<std::vector<double>> posted_scalars() override;
   void residual(const Mat& a, const Mat& x, const Mat& b, Mat& r) override;
   bool exact_inverse_root(const Mat& a, int p, Mat& x) override;
   bool exact_solve(const Mat& a, const Mat& b, Mat& x) override;
@@ -132,6 +134,10 @@ class CudaBackend final : public Backend {
   std::vector<std::int64_t> slot_batch_;  // members written per slot since the last fetch (0: none)
   double* host_slots_ = nullptr;          // pinned, for the one copy of fetch_scalars
   std::size_t host_slots_bytes_ = 0;
+  double* posted_slots_ = nullptr;        // pinned, what post_scalars copies into (kept apart from fetches)
+  std::size_t posted_slots_bytes_ = 0;
+  std::vector<std::int64_t> posted_batch_;  // members per slot of the last post
+  std::int64_t posted_members_ = 0;         // member_capacity_ at the last post
 
   ScratchBuffer reduction_scratch_, staging_, wide_, solver_work_, verify_scratch_;
 };

@@ -93,6 +93,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   base.z = direct ? *z : Mat{};
   if (total < 1 || total > 64) throw Error("internal: a plan of " + std::to_string(total) + " steps");
   if (direct && z == nullptr) throw Error("internal: direct run without Z");
+  if (s.deferred && (s.renormalize || s.on_step)) throw Error("internal: a deferred run cannot renormalise or call a hook");
   DriverResult result;
 
   // res_scale: Y_norm = res_scale * Y (stored); x_scale: the result = x_scale * X (stored).
@@ -104,12 +105,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   std::vector<double> a_n_host;
   // Scalars fetched so far, by slot (renormalisation and the hook fetch early; the rest come at the end).
   std::vector<std::vector<double>> collected;
-  struct Checked {
-    int step;
-    std::vector<double> res_scale;
-    std::vector<Interval> interval;
-  };
-  std::vector<Checked> checked;
+  std::vector<PendingCheck> checked;
 
   // The first `elevated` steps run one precision level up (their own workspace), the rest in the storage.
   Level* cur = elevated > 0 ? &levels_[1] : &base;
@@ -291,17 +287,46 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
 
   lower();
   if (direct) *z = base.z;
+  be->count_nonfinite(direct ? *z : base.x, kResultNonfiniteSlot);
+  pending_ = {std::move(checked), total, {}};
+  if (s.deferred) {
+    pending_.collected = std::move(collected);
+    return result;  // the checks are read by complete(), after the caller posted and waited
+  }
   // The one read (per level): every step's checks and the result's finiteness.
   if (levels_[1].be) collect(levels_[1].be->fetch_scalars(), collected);
-  be->count_nonfinite(direct ? *z : base.x, kResultNonfiniteSlot);
   collect(be->fetch_scalars(), collected);
-  for (const Checked& c : checked) {
-    const auto& nonfinite = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kNonfinite)];
-    const auto& trace = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kTrace)];
-    const auto& frob = collected[static_cast<std::size_t>(kSlotsPerStep * c.step + kFrobenius)];
+  evaluate_checks(collected, result);
+  return result;
+}
+
+void Driver::complete(DriverResult& result) {
+  std::vector<std::vector<double>> collected = pending_.collected;
+  if (levels_[1].be) collect(levels_[1].be->posted_scalars(), collected);
+  collect(levels_[0].be->posted_scalars(), collected);
+  evaluate_checks(collected, result);
+}
+
+void Driver::evaluate_checks(const std::vector<std::vector<double>>& collected, DriverResult& result) const {
+  const auto nb = static_cast<std::size_t>(shape_.batch);
+  const double n = static_cast<double>(shape_.n);
+  const bool polar = shape_.form == ResidualForm::recomputed_gram;
+  const int total = pending_.total;
+  result.diverged = false;
+  result.reason.clear();
+  result.estimated_residual = 0;
+  const auto slot = [&](int index) -> const std::vector<double>& {
+    if (static_cast<std::size_t>(index) >= collected.size() || collected[static_cast<std::size_t>(index)].size() != nb)
+      throw Error("internal: the driver's check slot " + std::to_string(index) + " was not read");
+    return collected[static_cast<std::size_t>(index)];
+  };
+  for (const PendingCheck& c : pending_.checks) {
+    const auto& nonfinite = slot(kSlotsPerStep * c.step + kNonfinite);
+    const auto& trace = slot(kSlotsPerStep * c.step + kTrace);
+    const auto& frob = slot(kSlotsPerStep * c.step + kFrobenius);
     for (std::size_t k = 0; k < nb && !result.diverged; ++k) {
-      const double mean = trace[k] * c.res_scale[k] / static_cast<double>(n);
-      const double rms = frob[k] * c.res_scale[k] / std::sqrt(static_cast<double>(n));
+      const double mean = trace[k] * c.res_scale[k] / n;
+      const double rms = frob[k] * c.res_scale[k] / std::sqrt(n);
       const Interval v = c.interval[k];
       const std::string where = "after step " + std::to_string(c.step) + " (batch member " + std::to_string(k) + ")";
       if (nonfinite[k] > 0 || !std::isfinite(mean) || !std::isfinite(rms)) {
@@ -316,13 +341,15 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
       if (c.step + 2 == total || (polar && c.step + 1 == total)) result.estimated_residual = std::max(result.estimated_residual, std::abs(1 - mean));
     }
   }
-  const auto& bad = collected[kResultNonfiniteSlot];
-  for (std::size_t k = 0; k < bad.size() && !result.diverged; ++k)
+  const auto& bad = slot(kResultNonfiniteSlot);
+  result.result_nonfinite = false;
+  for (std::size_t k = 0; k < bad.size(); ++k)
     if (bad[k] > 0) {
+      result.result_nonfinite = true;
+      if (result.diverged) continue;
       result.diverged = true;
       result.reason = "non-finite values in the result (batch member " + std::to_string(k) + ")";
     }
-  return result;
 }
 
 }  // namespace pe::detail

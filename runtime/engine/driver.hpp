@@ -46,6 +46,9 @@ struct DriverSettings {
   std::function<void(StepEvent&)> on_step;
   bool polar_residual_ready = false;  // polar: y() already holds U_0^T U_0 (formed for the start estimate)
   int elevated_steps = 0;             // the first steps that run on the elevated backend (one level up)
+  // Read nothing: run() returns with the checks pending, the caller posts every level's scalars
+  // (Backend::post_scalars) and later calls complete(). Needs renormalize off and no on_step hook.
+  bool deferred = false;
 };
 
 struct DriverResult {
@@ -56,6 +59,7 @@ struct DriverResult {
   std::vector<StepRecord> records;
   double model_eps = 0;           // worst member: the model's bound of the result
   double estimated_residual = 0;  // worst member: |1 - mean eigenvalue| of the last residual formed
+  bool result_nonfinite = false;   // the result holds non-finite values (then diverged is true too)
 };
 
 class Driver {
@@ -71,6 +75,11 @@ class Driver {
   DriverResult run(const ScheduleSet& tables, const StepPlan& plan, const Mat& a_n, const std::vector<double>& l0,
                    const std::vector<double>& final_factor, const DriverSettings& settings, Mat* z);
 
+  // A deferred run's checks, from the scalars the caller posted on every level (Backend::post_scalars) once
+  // they are complete: sets result.diverged, reason and estimated_residual. May be called again after the
+  // posted values change (a replayed graph).
+  void complete(DriverResult& result);
+
   Mat& x() { return levels_[0].x; }
   Mat& y() { return levels_[0].y; }
   const DriverShape& shape() const { return shape_; }
@@ -84,6 +93,19 @@ class Driver {
     StepBuffers buffers;
   };
   Level make_level(Backend& be) const;
+  // The divergence checks of the last run: what each step's scalars are compared with.
+  struct PendingCheck {
+    int step;
+    std::vector<double> res_scale;
+    std::vector<Interval> interval;
+  };
+  struct Pending {
+    std::vector<PendingCheck> checks;
+    int total = 0;
+    std::vector<std::vector<double>> collected;  // deferred runs: what was read before (nothing, normally)
+  };
+  void evaluate_checks(const std::vector<std::vector<double>>& collected, DriverResult& result) const;
+  Pending pending_;
 
   DriverShape shape_;
   Level levels_[2];  // 0: the storage, 1: one level up (optional)

@@ -333,32 +333,38 @@ void RootEngine::move_in_a(const Matrix& a) {
     wide_->import_from(*be_, wrap_device("a", a, be_->storage(), true), a64_);
 }
 
-// Finite, symmetric within the tolerance, a positive diagonal: checked on the backend (one pass, a few
-// scalars and the diagonal come to the host); only a matrix that fails is copied to the host, to name the
-// entry that fails.
-void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
+// Did storing A round it (an f64 A in f32 storage)? Then the root is that of the rounded matrix.
+void RootEngine::note_input_rounding(const Matrix* caller) {
+  input_rounded_ = false;
+  if (!(unit_roundoff(be_->storage()) > unit_roundoff(a_desc_.dtype))) return;
+  input_rounded_ = !(caller && caller->device == Device::cpu);  // device views: assume so
+  if (input_rounded_) return;
+  const Format format = storage_format(be_->storage());
+  for (std::int64_t k = 0; k < batch_; ++k)
+    for (std::int64_t j = 0; j < n_; ++j)
+      for (std::int64_t i = 0; i < n_; ++i) {
+        const double v = host_entry(*caller, k, i, j);
+        if (round_to(format, v) != v) {
+          input_rounded_ = true;
+          return;
+        }
+      }
+}
+
+double RootEngine::symmetry_tolerance() const {
   // Checked on A as stored: a storage narrower than the input (bf16, f16) may round two entries that agree
   // within the input's tolerance to neighbouring values, 2 u_storage |a_ij| apart.
   const double input_unit = unit_roundoff(a_desc_.dtype), storage_unit = unit_roundoff(be_->storage());
   const double rounding_asymmetry = storage_unit > input_unit ? 2 * storage_unit : 0;
-  const double tolerance = o_.symmetry_tolerance >= 0 ? o_.symmetry_tolerance : 100 * input_unit + rounding_asymmetry;
-  // Did storing A round it (an f64 A in f32 storage)? Then the root is that of the rounded matrix.
-  input_rounded_ = false;
-  if (storage_unit > input_unit) {
-    input_rounded_ = !(caller && caller->device == Device::cpu);  // device views: assume so
-    if (caller && caller->device == Device::cpu) {
-      const Format format = storage_format(be_->storage());
-      for (std::int64_t k = 0; k < batch_ && !input_rounded_; ++k)
-        for (std::int64_t j = 0; j < n_ && !input_rounded_; ++j)
-          for (std::int64_t i = 0; i < n_; ++i) {
-            const double v = host_entry(*caller, k, i, j);
-            if (round_to(format, v) != v) {
-              input_rounded_ = true;
-              break;
-            }
-          }
-    }
-  }
+  return o_.symmetry_tolerance >= 0 ? o_.symmetry_tolerance : 100 * input_unit + rounding_asymmetry;
+}
+
+// Finite, symmetric within the tolerance, a positive diagonal: checked on the backend (one pass, a few
+// scalars and the diagonal come to the host); only a matrix that fails is copied to the host, to name the
+// entry that fails.
+void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
+  const double tolerance = symmetry_tolerance();
+  note_input_rounding(caller);
   enum { kNonfinite = 0, kAsymmetry = 1, kMagnitude = 2 };
   be_->count_nonfinite(a, kNonfinite);
   be_->max_asymmetry(a, kAsymmetry, kMagnitude);
@@ -456,6 +462,7 @@ const RootEngine::PlanChoice& RootEngine::choose_plan(double l0, double target, 
 }
 
 Report RootEngine::run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides) {
+  enqueued_.pending = false;
   if (a64_.data && !a_exact) wide_->import_from(*be_, a, a64_);
   if (a64_.data && a_exact) wide_->copy(*a_exact, a64_);
   return run_checked(a, nullptr, overrides);
@@ -670,27 +677,8 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     report.notes.push_back("direct apply: Z is never compared with A^{-1/p} B, so there is no verified bound; "
                            "model_eps is the interval model's (use mode materialize for a certified root)");
   }
-  report.certified = report.verified_eps.has_value();
   if (report.fallback) report.model_eps = report.final_eps = 0;
-  // Verified: the proven bound decides. Not verified (direct applies, verify off): the model's bound, with
-  // certified false; a verification that ran and proved nothing reaches nothing.
-  const bool verification_ran = certifier_ && have_x;
-  if (report.verified_eps)
-    report.target_reached = target > 0 && *report.verified_eps <= target;
-  else
-    report.target_reached = !verification_ran && target > 0 && report.model_eps <= target;
-  // Without a verified bound, formats below f32 claim nothing: their rounding (unit roundoff 2^-8 to 2^-11,
-  // amplified by about kappa in the first steps) dominates the model's exact-arithmetic bound (measured at
-  // n = 256, p = 2, kappa = 1e4: model 4e-4 against a true eps of 0.68 in tf32 and 0.99 in f16).
-  const Format products = product_input_format(be_->storage(), be_->compute());
-  if (!report.verified_eps && unit_roundoff(products) > unit_roundoff(Format::f32)) {
-    report.target_reached = false;
-    report.notes.push_back(std::string("no bound is claimed for ") +
-                           (be_->compute() == ComputeMode::tf32 ? "tf32 products" : report.storage + " storage") +
-                           " without verification: its rounding (unit roundoff " +
-                           format_number(unit_roundoff(products)) + ", amplified by up to about kappa) dominates the "
-                           "model bound " + format_number(report.model_eps) + ", which holds in exact arithmetic only");
-  }
+  set_claims(report, target, certifier_ && have_x);
   if (b_desc_ && !direct && report.certified)
     report.notes.push_back("verified_eps certifies the materialised X; Z = X B adds the rounding of one product");
 
@@ -729,8 +717,230 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   return report;
 }
 
+// certified and target_reached. Verified: the proven bound decides. Not verified (direct applies, verify
+// off, enqueued runs): the model's bound, with certified false; a verification that ran and proved nothing
+// reaches nothing.
+void RootEngine::set_claims(Report& report, double target, bool verification_ran) const {
+  report.certified = report.verified_eps.has_value();
+  if (report.verified_eps)
+    report.target_reached = target > 0 && *report.verified_eps <= target;
+  else
+    report.target_reached = !verification_ran && target > 0 && report.model_eps <= target;
+  // Without a verified bound, formats below f32 claim nothing: their rounding (unit roundoff 2^-8 to 2^-11,
+  // amplified by about kappa in the first steps) dominates the model's exact-arithmetic bound (measured at
+  // n = 256, p = 2, kappa = 1e4: model 4e-4 against a true eps of 0.68 in tf32 and 0.99 in f16).
+  const Format products = product_input_format(be_->storage(), be_->compute());
+  if (!report.verified_eps && unit_roundoff(products) > unit_roundoff(Format::f32)) {
+    report.target_reached = false;
+    report.notes.push_back(std::string("no bound is claimed for ") +
+                           (be_->compute() == ComputeMode::tf32 ? "tf32 products" : report.storage + " storage") +
+                           " without verification: its rounding (unit roundoff " +
+                           format_number(unit_roundoff(products)) + ", amplified by up to about kappa) dominates the "
+                           "model bound " + format_number(report.model_eps) + ", which holds in exact arithmetic only");
+  }
+}
+
+// ---- Enqueued runs: nothing read back until collect() (CUDA graph capture) ------------------------------
+
+namespace {
+
+// Slots of an enqueued run's input and output checks on the storage backend, above the driver's.
+enum EnqueuedSlot { kEnqueuedNonfiniteA = 256, kEnqueuedAsymmetryA, kEnqueuedMagnitudeA, kEnqueuedNonfiniteZ };
+
+}  // namespace
+
+void RootEngine::check_enqueue(const char* out_name, const Matrix& a, const Matrix* b, const MutableMatrix& out) const {
+  auto refuse = [](const std::string& what) {
+    throw Error("enqueue: " + what + " (an enqueued run reads nothing back before collect(); use execute otherwise)");
+  };
+  if (o_.verify) refuse("options.verify is true, expected false: the certificate decides on the host between its passes");
+  if (o_.fallback != Fallback::never)
+    refuse(std::string("options.fallback is ") + to_string(o_.fallback) + ", expected never: the exact fallback is a host decision");
+  if (!(o_.lambda_min_hint > 0) || !(o_.lambda_max_hint > 0))
+    refuse("options.lambda_min_hint = " + format_number(o_.lambda_min_hint) + " and lambda_max_hint = " +
+           format_number(o_.lambda_max_hint) + ", expected both > 0: the scale and l0 come from them alone");
+  if (o_.precond != Precond::none && o_.precond != Precond::frobenius)
+    refuse(std::string("options.precond is ") + to_string(o_.precond) + ", expected none or frobenius");
+  if (o_.newton_steps != 0) refuse("options.newton_steps = " + std::to_string(o_.newton_steps) + ", expected 0");
+  if (o_.renormalize) refuse("options.renormalize is true, expected false (it reads the trace every step)");
+  if (o_.on_step) refuse("options.on_step is set, expected none (it copies every step to the host)");
+  if (o_.device == Device::cuda) {
+    const auto device_view = [&](const char* name, Device d) {
+      if (d != Device::cuda)
+        refuse(std::string(name) + " is a host view, expected a device view on a CUDA plan (host views need "
+                                   "synchronising copies)");
+    };
+    device_view("a", a.device);
+    if (b) device_view("b", b->device);
+    device_view(out_name, out.device);
+  }
+}
+
+void RootEngine::enqueue_root(const Matrix& a, MutableMatrix x) {
+  if (b_desc_) throw Error("internal: enqueue_root on an apply plan");
+  check_a(a);
+  check_view("x", x, o_.device, Batching::allowed);
+  if (x.rows != n_ || x.cols != n_ || x.batch != batch_)
+    throw Error("x: shape " + shape_text(x.rows, x.cols, x.batch) + " does not match a's " + shape_text(n_, n_, batch_));
+  check_enqueue("x", a, nullptr, x);
+  enqueue_run(a, nullptr, x);
+}
+
+void RootEngine::enqueue_apply(const Matrix& a, const Matrix& b, MutableMatrix z) {
+  if (!b_desc_) throw Error("internal: enqueue_apply on a root plan");
+  check_a(a);
+  check_view("b", b, o_.device, Batching::allowed);
+  check_view("z", z, o_.device, Batching::allowed);
+  if (b.rows != n_ || b.cols != k_ || b.batch != batch_)
+    throw Error("b: shape " + shape_text(b.rows, b.cols, b.batch) + " does not match the plan's " +
+                shape_text(n_, k_, batch_));
+  if (z.rows != b.rows || z.cols != b.cols || z.batch != b.batch)
+    throw Error("z: shape " + shape_text(z.rows, z.cols, z.batch) + " does not match b's " +
+                shape_text(b.rows, b.cols, b.batch));
+  check_enqueue("z", a, &b, z);
+  enqueue_run(a, &b, z);
+}
+
+void RootEngine::enqueue_run(const Matrix& a, const Matrix* b, MutableMatrix out) {
+  const auto start = Clock::now();
+  enqueued_ = {};
+  move_in(*be_, "a", a, a_in_, true);
+  // Host views (CPU plans) are checked here, on the host; device views by the slots collect() reads.
+  if (a.device == Device::cpu) check_input_values(*be_, "a", a, a_in_);
+  if (b) {
+    move_in(*be_, "b", *b, b_in_, false);
+    if (b->device == Device::cpu) check_input_values(*be_, "b", *b, b_in_);
+  }
+  note_input_rounding(&a);
+  be_->count_nonfinite(a_in_, kEnqueuedNonfiniteA);
+  be_->max_asymmetry(a_in_, kEnqueuedAsymmetryA, kEnqueuedMagnitudeA);
+  Mat* z = direct_ ? &z_ : nullptr;
+  if (z) be_->copy(b_in_, *z);
+  be_->copy(a_in_, a_n_);
+  PrecondSettings ps;
+  ps.mode = o_.precond;
+  ps.p = o_.p;
+  ps.ridge = o_.ridge;
+  ps.l_target = o_.l_target;
+  ps.lambda_min_hint = o_.lambda_min_hint;
+  ps.lambda_max_hint = o_.lambda_max_hint;
+  ps.l0_floor = smallest_edge_;
+  const Preconditioned pre = precondition_from_hints(*be_, a_n_, ps);
+  const auto nb = static_cast<std::size_t>(batch_);
+  std::vector<double> final_factor(nb);
+  for (std::size_t k = 0; k < nb; ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / o_.p);
+
+  Report& report = enqueued_.report;
+  report.mode = z ? "direct" : (b_desc_ ? "materialize" : "root");
+  report.storage = to_string(be_->storage());
+  report.backend = be_->name();
+  report.schedules = tables_->origin;
+  report.precond = to_string(o_.precond);
+  report.ridge = o_.ridge;
+  report.scale = pre.scale;
+  report.l0 = pre.l0;
+  report.l0_source = pre.l0_source;
+  report.shift = pre.shift;
+  report.matrix_changed = o_.ridge != 0 || std::any_of(pre.shift.begin(), pre.shift.end(), [](double v) { return v != 0; });
+  report.notes.push_back("enqueued: the scale and l0 come from lambda_max_hint and lambda_min_hint, which are trusted; "
+                         "no certificate (verification needs host decisions)");
+  if (o_.ridge != 0) report.notes.push_back("ridge: the result is the root of A + ridge I");
+  report.notes.insert(report.notes.end(), pre.notes.begin(), pre.notes.end());
+  const double l0 = pre.l0[0];
+  report.floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / l0);
+  if (input_rounded_) report.floor_eps += unit_roundoff(be_->storage()) / l0;
+
+  const int extra = (b_desc_ && !z) ? 1 : 0;
+  if (o_.max_gemms > 0 && o_.max_gemms - extra <= 0)
+    throw Error("the GEMM budget (options.max_gemms = " + std::to_string(o_.max_gemms) + ") leaves no room for the " +
+                std::to_string(extra) + " GEMM(s) this call needs besides the iteration");
+  const PlanChoice& chosen = choose_plan(l0, o_.target, o_.max_gemms > 0 ? o_.max_gemms - extra : 0);
+  DriverSettings ds;
+  ds.elevated_steps = chosen.elevated;
+  ds.symmetrize_every = o_.symmetrize_every;
+  ds.deferred = true;
+  report.drift_eps = chosen.drift;
+  if (ds.elevated_steps > 0)
+    report.notes.push_back("the first " + std::to_string(ds.elevated_steps) + " step(s) ran in " +
+                           to_string(elevated_->storage()));
+  enqueued_.run = driver_->run(*tables_, chosen.plan, a_n_, pre.l0, final_factor, ds, z);
+  const DriverResult& it = enqueued_.run;
+  report.steps = it.steps;
+  report.gemms = it.gemms;
+  for (const PlannedStep& st : chosen.plan.steps) report.degree = std::max(report.degree, st.degree);
+  report.intervals = it.records;
+  report.model_eps = report.final_eps = it.model_eps;
+  if (!z) {
+    x_ = driver_->x();
+    be_->symmetrize(x_);
+  }
+  if (b_desc_ && !z) {
+    be_->gemm(Op::N, Op::N, 1.0, x_, b_in_, 0.0, z_);
+    ++report.gemms;
+    be_->count_nonfinite(z_, kEnqueuedNonfiniteZ);
+  }
+  move_out(*be_, b_desc_ ? z_ : x_, out, !b_desc_);
+  // Every level's checks in one posted copy each: nothing waits until collect().
+  if (elevated_ && elevated_ != be_) elevated_->post_scalars();
+  be_->post_scalars();
+  enqueued_.tolerance = symmetry_tolerance();
+  enqueued_.out = out;
+  enqueued_.pending = true;
+  report.seconds = seconds_since(start);
+}
+
+Report RootEngine::collect() {
+  if (!enqueued_.pending)
+    throw Error("collect: nothing was enqueued on this plan since its last execute (call enqueue first)");
+  const auto slots = be_->posted_scalars();  // waits for the stream
+  DriverResult it = enqueued_.run;
+  driver_->complete(it);
+  Report report = enqueued_.report;
+  const auto slot = [&](int index) -> const std::vector<double>& {
+    if (static_cast<std::size_t>(index) >= slots.size() || slots[static_cast<std::size_t>(index)].size() != static_cast<std::size_t>(batch_))
+      throw Error("internal: collect found no value in slot " + std::to_string(index));
+    return slots[static_cast<std::size_t>(index)];
+  };
+  for (std::size_t k = 0; k < static_cast<std::size_t>(batch_); ++k) {
+    const std::string member = " (batch member " + std::to_string(k) + ")";
+    if (slot(kEnqueuedNonfiniteA)[k] > 0)
+      throw Error("a" + member + ": " + format_number(slot(kEnqueuedNonfiniteA)[k]) + " entries are not finite in the " +
+                  report.storage + " storage; expected finite values (found by collect: the output is unspecified)");
+    const double asymmetry = slot(kEnqueuedAsymmetryA)[k], magnitude = slot(kEnqueuedMagnitudeA)[k];
+    if (!(asymmetry <= enqueued_.tolerance * magnitude))
+      throw Error("a" + member + ": not symmetric: max |a(i,j) - a(j,i)| = " + format_number(asymmetry) + " exceeds " +
+                  format_number(enqueued_.tolerance) + " * max|a| = " + format_number(enqueued_.tolerance * magnitude) +
+                  " (found by collect: the output is unspecified)");
+  }
+  if (b_desc_ && !direct_)
+    for (std::size_t k = 0; k < static_cast<std::size_t>(batch_); ++k)
+      if (slot(kEnqueuedNonfiniteZ)[k] > 0)
+        throw Error("z (result, batch member " + std::to_string(k) + ") has non-finite entries; expected finite values: "
+                    "A^{-1/p} B is not representable in " + report.storage + " or overflowed on the way; rescale b or a");
+  report.estimated_residual = it.estimated_residual;
+  if (it.diverged) {
+    report.status = Status::diverged;
+    if (it.result_nonfinite || it.reason.find("non-finite") != std::string::npos)
+      throw Error("the iteration diverged (" + it.reason + ") and left non-finite values" +
+                  (it.result_nonfinite ? " in the result" : "") +
+                  "; an enqueued run has no fallback: check lambda_min_hint and lambda_max_hint");
+    report.notes.push_back("the iteration diverged (" + it.reason + "): the output is not usable; check "
+                           "lambda_min_hint and lambda_max_hint (an enqueued run has no fallback)");
+  }
+  if (enqueued_.out.device == Device::cpu) {  // a host view may not hold what the storage does (f64 in f32)
+    if (b_desc_)
+      check_result_values(*be_, "z", z_, enqueued_.out, "A^{-1/p} B", "rescale b or a");
+    else
+      check_result_values(*be_, "x", x_, enqueued_.out, "A^{-1/p}", "rescale a (the root of c A is c^{-1/p} times that of A)");
+  }
+  set_claims(report, o_.target, false);
+  if (report.status == Status::diverged) report.target_reached = false;
+  return report;
+}
+
 Report RootEngine::execute_root(const Matrix& a, MutableMatrix x) {
   if (b_desc_) throw Error("internal: execute_root on an apply plan");
+  enqueued_.pending = false;  // the driver's pending checks are about to be replaced
   const auto start = Clock::now();
   check_a(a);
   check_view("x", x, o_.device, Batching::allowed);
@@ -747,6 +957,7 @@ Report RootEngine::execute_root(const Matrix& a, MutableMatrix x) {
 
 Report RootEngine::execute_apply(const Matrix& a, const Matrix& b, MutableMatrix z) {
   if (!b_desc_) throw Error("internal: execute_apply on a root plan");
+  enqueued_.pending = false;
   const auto start = Clock::now();
   check_a(a);
   check_view("b", b, o_.device, Batching::allowed);

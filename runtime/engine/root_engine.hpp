@@ -37,6 +37,11 @@ class RootEngine {
 
   Report execute_root(const Matrix& a, MutableMatrix x);
   Report execute_apply(const Matrix& a, const Matrix& b, MutableMatrix z);
+  // Enqueued runs (RootPlan::enqueue): the same sequence with the spectrum from the hints, no certificate
+  // and no fallback, reading nothing back; collect() waits, reads every check once and builds the Report.
+  void enqueue_root(const Matrix& a, MutableMatrix x);
+  void enqueue_apply(const Matrix& a, const Matrix& b, MutableMatrix z);
+  Report collect();
 
   // For engines built on top (solves, Gram applies): A already in backend() in the storage dtype, left
   // untouched; a_exact: the same matrix in the f64 companion (companion()) when the caller has it there
@@ -69,6 +74,21 @@ class RootEngine {
   void move_in_a(const Matrix& a);
   Report run_checked(const Mat& a, const Matrix* caller_view, const RunOverrides& overrides);
   void validate_input(const Mat& a, const Matrix* caller_view);
+  void note_input_rounding(const Matrix* caller_view);
+  double symmetry_tolerance() const;
+  void set_claims(Report& report, double target, bool verification_ran) const;
+  void check_enqueue(const char* out_name, const Matrix& a, const Matrix* b, const MutableMatrix& out) const;
+  void enqueue_run(const Matrix& a, const Matrix* b, MutableMatrix out);
+  // What collect() needs of the last enqueue: the Report as far as the host knows it, the driver's result
+  // with its checks pending, the symmetry tolerance. pending: an enqueue since the last execute.
+  struct Enqueued {
+    bool pending = false;
+    Report report;
+    DriverResult run;
+    double tolerance = 0;
+    MutableMatrix out;
+  };
+  Enqueued enqueued_;
   bool decide_direct() const;
   // Whether preconditioning may need the Cholesky bounds of the spectrum for these hints (a dense A without
   // a lower-end hint), and the workspace they need (made once).
