@@ -474,13 +474,6 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   const double target = ov.target.value_or(o_.target);
   Mat* z = direct_ ? &z_ : nullptr;
   if (z) be_->copy(b_in_, *z);
-  Report report;
-  report.mode = z ? "direct" : (b_desc_ ? "materialize" : "root");
-  report.storage = to_string(be_->storage());
-  report.backend = be_->name();
-  report.schedules = tables_->origin;
-  report.precond = to_string(o_.precond);
-  report.ridge = o_.ridge;
   const auto nb = static_cast<std::size_t>(batch_);
 
   validate_input(a, caller);
@@ -504,13 +497,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
                    to_string(a_desc_.dtype) + " storage keeps A as given";
   std::vector<double> final_factor(nb);
   for (std::size_t k = 0; k < nb; ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / o_.p);
-  report.scale = pre.scale;
-  report.l0 = pre.l0;
-  report.l0_source = pre.l0_source;
-  report.shift = pre.shift;
-  report.matrix_changed = o_.ridge != 0 || std::any_of(pre.shift.begin(), pre.shift.end(), [](double s) { return s != 0; });
-  if (o_.ridge != 0) report.notes.push_back("ridge: the result is the root of A + ridge I");
-  report.notes.insert(report.notes.end(), pre.notes.begin(), pre.notes.end());
+  Report report = started_report(pre);
   const double worst_l0 = *std::min_element(pre.l0.begin(), pre.l0.end());
   report.floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / worst_l0);
   // A wider input than the storage (f64 A iterated in f32) is rounded once when stored: the root is that
@@ -717,6 +704,46 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   return report;
 }
 
+// What a Report says of every run before the iteration: the run's kind and the start preconditioning chose.
+Report RootEngine::started_report(const Preconditioned& pre) const {
+  Report report;
+  report.mode = direct_ ? "direct" : (b_desc_ ? "materialize" : "root");
+  report.storage = to_string(be_->storage());
+  report.backend = be_->name();
+  report.schedules = tables_->origin;
+  report.precond = to_string(o_.precond);
+  report.ridge = o_.ridge;
+  report.scale = pre.scale;
+  report.l0 = pre.l0;
+  report.l0_source = pre.l0_source;
+  report.shift = pre.shift;
+  report.matrix_changed = o_.ridge != 0 || std::any_of(pre.shift.begin(), pre.shift.end(), [](double s) { return s != 0; });
+  if (o_.ridge != 0) report.notes.push_back("ridge: the result is the root of A + ridge I");
+  report.notes.insert(report.notes.end(), pre.notes.begin(), pre.notes.end());
+  return report;
+}
+
+void RootEngine::check_root_views(const Matrix& a, const MutableMatrix& x) const {
+  if (b_desc_) throw Error("internal: a root on an apply plan");
+  check_a(a);
+  check_view("x", x, o_.device, Batching::allowed);
+  if (x.rows != n_ || x.cols != n_ || x.batch != batch_)
+    throw Error("x: shape " + shape_text(x.rows, x.cols, x.batch) + " does not match a's " + shape_text(n_, n_, batch_));
+}
+
+void RootEngine::check_apply_views(const Matrix& a, const Matrix& b, const MutableMatrix& z) const {
+  if (!b_desc_) throw Error("internal: an apply on a root plan");
+  check_a(a);
+  check_view("b", b, o_.device, Batching::allowed);
+  check_view("z", z, o_.device, Batching::allowed);
+  if (b.rows != n_ || b.cols != k_ || b.batch != batch_)
+    throw Error("b: shape " + shape_text(b.rows, b.cols, b.batch) + " does not match the plan's " +
+                shape_text(n_, k_, batch_));
+  if (z.rows != b.rows || z.cols != b.cols || z.batch != b.batch)
+    throw Error("z: shape " + shape_text(z.rows, z.cols, z.batch) + " does not match b's " +
+                shape_text(b.rows, b.cols, b.batch));
+}
+
 // certified and target_reached. Verified: the proven bound decides. Not verified (direct applies, verify
 // off, enqueued runs): the model's bound, with certified false; a verification that ran and proved nothing
 // reaches nothing.
@@ -777,26 +804,13 @@ void RootEngine::check_enqueue(const char* out_name, const Matrix& a, const Matr
 }
 
 void RootEngine::enqueue_root(const Matrix& a, MutableMatrix x) {
-  if (b_desc_) throw Error("internal: enqueue_root on an apply plan");
-  check_a(a);
-  check_view("x", x, o_.device, Batching::allowed);
-  if (x.rows != n_ || x.cols != n_ || x.batch != batch_)
-    throw Error("x: shape " + shape_text(x.rows, x.cols, x.batch) + " does not match a's " + shape_text(n_, n_, batch_));
+  check_root_views(a, x);
   check_enqueue("x", a, nullptr, x);
   enqueue_run(a, nullptr, x);
 }
 
 void RootEngine::enqueue_apply(const Matrix& a, const Matrix& b, MutableMatrix z) {
-  if (!b_desc_) throw Error("internal: enqueue_apply on a root plan");
-  check_a(a);
-  check_view("b", b, o_.device, Batching::allowed);
-  check_view("z", z, o_.device, Batching::allowed);
-  if (b.rows != n_ || b.cols != k_ || b.batch != batch_)
-    throw Error("b: shape " + shape_text(b.rows, b.cols, b.batch) + " does not match the plan's " +
-                shape_text(n_, k_, batch_));
-  if (z.rows != b.rows || z.cols != b.cols || z.batch != b.batch)
-    throw Error("z: shape " + shape_text(z.rows, z.cols, z.batch) + " does not match b's " +
-                shape_text(b.rows, b.cols, b.batch));
+  check_apply_views(a, b, z);
   check_enqueue("z", a, &b, z);
   enqueue_run(a, &b, z);
 }
@@ -830,22 +844,10 @@ void RootEngine::enqueue_run(const Matrix& a, const Matrix* b, MutableMatrix out
   std::vector<double> final_factor(nb);
   for (std::size_t k = 0; k < nb; ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / o_.p);
 
+  enqueued_.report = started_report(pre);
   Report& report = enqueued_.report;
-  report.mode = z ? "direct" : (b_desc_ ? "materialize" : "root");
-  report.storage = to_string(be_->storage());
-  report.backend = be_->name();
-  report.schedules = tables_->origin;
-  report.precond = to_string(o_.precond);
-  report.ridge = o_.ridge;
-  report.scale = pre.scale;
-  report.l0 = pre.l0;
-  report.l0_source = pre.l0_source;
-  report.shift = pre.shift;
-  report.matrix_changed = o_.ridge != 0 || std::any_of(pre.shift.begin(), pre.shift.end(), [](double v) { return v != 0; });
   report.notes.push_back("enqueued: the scale and l0 come from lambda_max_hint and lambda_min_hint, which are trusted; "
                          "no certificate (verification needs host decisions)");
-  if (o_.ridge != 0) report.notes.push_back("ridge: the result is the root of A + ridge I");
-  report.notes.insert(report.notes.end(), pre.notes.begin(), pre.notes.end());
   const double l0 = pre.l0[0];
   report.floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / l0);
   if (input_rounded_) report.floor_eps += unit_roundoff(be_->storage()) / l0;
@@ -939,13 +941,9 @@ Report RootEngine::collect() {
 }
 
 Report RootEngine::execute_root(const Matrix& a, MutableMatrix x) {
-  if (b_desc_) throw Error("internal: execute_root on an apply plan");
   enqueued_.pending = false;  // the driver's pending checks are about to be replaced
   const auto start = Clock::now();
-  check_a(a);
-  check_view("x", x, o_.device, Batching::allowed);
-  if (x.rows != n_ || x.cols != n_ || x.batch != batch_)
-    throw Error("x: shape " + shape_text(x.rows, x.cols, x.batch) + " does not match a's " + shape_text(n_, n_, batch_));
+  check_root_views(a, x);
   move_in_a(a);
   check_input_values(*be_, "a", a, a_in_);
   Report r = run_checked(a_in_, &a, {});
@@ -956,18 +954,9 @@ Report RootEngine::execute_root(const Matrix& a, MutableMatrix x) {
 }
 
 Report RootEngine::execute_apply(const Matrix& a, const Matrix& b, MutableMatrix z) {
-  if (!b_desc_) throw Error("internal: execute_apply on a root plan");
   enqueued_.pending = false;
   const auto start = Clock::now();
-  check_a(a);
-  check_view("b", b, o_.device, Batching::allowed);
-  check_view("z", z, o_.device, Batching::allowed);
-  if (b.rows != n_ || b.cols != k_ || b.batch != batch_)
-    throw Error("b: shape " + shape_text(b.rows, b.cols, b.batch) + " does not match the plan's " +
-                shape_text(n_, k_, batch_));
-  if (z.rows != b.rows || z.cols != b.cols || z.batch != b.batch)
-    throw Error("z: shape " + shape_text(z.rows, z.cols, z.batch) + " does not match b's " +
-                shape_text(b.rows, b.cols, b.batch));
+  check_apply_views(a, b, z);
   move_in_a(a);
   check_input_values(*be_, "a", a, a_in_);
   move_in(*be_, "b", b, b_in_, false);

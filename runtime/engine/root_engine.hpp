@@ -77,6 +77,9 @@ class RootEngine {
   void note_input_rounding(const Matrix* caller_view);
   double symmetry_tolerance() const;
   void set_claims(Report& report, double target, bool verification_ran) const;
+  Report started_report(const Preconditioned& pre) const;
+  void check_root_views(const Matrix& a, const MutableMatrix& x) const;
+  void check_apply_views(const Matrix& a, const Matrix& b, const MutableMatrix& z) const;
   void check_enqueue(const char* out_name, const Matrix& a, const Matrix* b, const MutableMatrix& out) const;
   void enqueue_run(const Matrix& a, const Matrix* b, MutableMatrix out);
   // What collect() needs of the last enqueue: the Report as far as the host knows it, the driver's result
