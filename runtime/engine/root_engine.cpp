@@ -478,15 +478,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
 
   validate_input(a, caller);
   be_->copy(a, a_n_);
-  PrecondSettings ps;
-  ps.mode = o_.precond;
-  ps.p = o_.p;
-  ps.ridge = o_.ridge;
-  ps.l_target = o_.l_target;
-  ps.lambda_min_hint = ov.lambda_min_hint.value_or(o_.lambda_min_hint);
-  ps.kappa_hint = ov.kappa_hint.value_or(o_.kappa_hint);
-  ps.lambda_max_hint = o_.lambda_max_hint;
-  ps.l0_floor = smallest_edge_;
+  const PrecondSettings ps = precond_settings(ov);
   if (may_need_cholesky_bounds(ps.lambda_min_hint, ps.kappa_hint)) ensure_spectrum_workspace();  // (made with the plan
                                                                                                  // unless a run drops a hint)
   Preconditioned pre = precondition_spd(*be_, a_n_, diagonal_, host_a_, ps, pws_);
@@ -704,6 +696,19 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   return report;
 }
 
+PrecondSettings RootEngine::precond_settings(const RunOverrides& ov) const {
+  PrecondSettings ps;
+  ps.mode = o_.precond;
+  ps.p = o_.p;
+  ps.ridge = o_.ridge;
+  ps.l_target = o_.l_target;
+  ps.lambda_min_hint = ov.lambda_min_hint.value_or(o_.lambda_min_hint);
+  ps.kappa_hint = ov.kappa_hint.value_or(o_.kappa_hint);
+  ps.lambda_max_hint = o_.lambda_max_hint;
+  ps.l0_floor = smallest_edge_;
+  return ps;
+}
+
 // What a Report says of every run before the iteration: the run's kind and the start preconditioning chose.
 Report RootEngine::started_report(const Preconditioned& pre) const {
   Report report;
@@ -831,15 +836,7 @@ void RootEngine::enqueue_run(const Matrix& a, const Matrix* b, MutableMatrix out
   Mat* z = direct_ ? &z_ : nullptr;
   if (z) be_->copy(b_in_, *z);
   be_->copy(a_in_, a_n_);
-  PrecondSettings ps;
-  ps.mode = o_.precond;
-  ps.p = o_.p;
-  ps.ridge = o_.ridge;
-  ps.l_target = o_.l_target;
-  ps.lambda_min_hint = o_.lambda_min_hint;
-  ps.lambda_max_hint = o_.lambda_max_hint;
-  ps.l0_floor = smallest_edge_;
-  const Preconditioned pre = precondition_from_hints(*be_, a_n_, ps);
+  const Preconditioned pre = precondition_from_hints(*be_, a_n_, precond_settings({}));
   const auto nb = static_cast<std::size_t>(batch_);
   std::vector<double> final_factor(nb);
   for (std::size_t k = 0; k < nb; ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / o_.p);

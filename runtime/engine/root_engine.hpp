@@ -78,6 +78,7 @@ class RootEngine {
   double symmetry_tolerance() const;
   void set_claims(Report& report, double target, bool verification_ran) const;
   Report started_report(const Preconditioned& pre) const;
+  PrecondSettings precond_settings(const RunOverrides& overrides) const;
   void check_root_views(const Matrix& a, const MutableMatrix& x) const;
   void check_apply_views(const Matrix& a, const Matrix& b, const MutableMatrix& z) const;
   void check_enqueue(const char* out_name, const Matrix& a, const Matrix* b, const MutableMatrix& out) const;
