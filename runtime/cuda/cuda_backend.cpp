@@ -72,6 +72,16 @@ Mat member_of(const Mat& m, std::int64_t k, std::size_t element_bytes) {
   return one;
 }
 
+// A buffer a captured graph holds a pointer to must not move, and an allocation inside a capture would
+// belong to the graph: growth during a capture is refused with what to do instead.
+void refuse_growth_in_capture(cudaStream_t stream, const char* what) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  PE_CUDA_TRY(cudaStreamIsCapturing(stream, &status));
+  if (status != cudaStreamCaptureStatusNone)
+    throw pe::Error(std::string("cuda backend: ") + what + " would grow during a stream capture; run one enqueue " +
+                    "on the plan outside the capture first (it sizes every buffer)");
+}
+
 }  // namespace
 
 // ---- ScratchBuffer --------------------------------------------------------------------------------
@@ -82,6 +92,7 @@ ScratchBuffer::~ScratchBuffer() {
 
 void* ScratchBuffer::ensure(std::size_t bytes, cudaStream_t stream) {
   if (bytes <= bytes_) return ptr_;
+  refuse_growth_in_capture(stream, "a scratch buffer");
   release(stream);
   PE_CUDA_TRY(cudaMallocAsync(&ptr_, bytes, stream));
   bytes_ = bytes;
@@ -414,6 +425,7 @@ void CudaBackend::extract_diagonal(const Mat& m, Mat& out) {
 
 double* CudaBackend::slot_pointer(int slot, std::int64_t batch) {
   if (slot >= slot_capacity_ || batch > member_capacity_) {
+    refuse_growth_in_capture(stream_, "the scalar slots");
     // Every slot at once: the buffer then grows only with the batch, which a plan's backend never changes, so
     // a captured graph's pointers into it stay valid after the warm-up run.
     const std::int64_t slots = kMaxSlots;
@@ -567,6 +579,7 @@ void CudaBackend::post_scalars() {
   const std::size_t bytes = sizeof(double) * static_cast<std::size_t>(used * member_capacity_);
   const std::size_t capacity = sizeof(double) * static_cast<std::size_t>(slot_capacity_ * member_capacity_);
   if (capacity > posted_slots_bytes_) {
+    refuse_growth_in_capture(stream_, "the posted scalars' pinned buffer");
     // Room for every slot (a captured copy's destination must not move), made by the warm-up run that
     // precedes a capture: cudaMallocHost is not capturable.
     if (posted_slots_) PE_CUDA_TRY(cudaFreeHost(posted_slots_));

@@ -121,6 +121,39 @@ TEST(CudaGraph, CapturedEnqueueReplaysWithFreshInputs) {
   cudaStreamDestroy(stream);
 }
 
+// A capture without the warm-up enqueue would allocate inside the graph: refused by name, and the stream
+// is usable again once the (invalidated) capture is ended.
+TEST(CudaGraph, CaptureWithoutWarmUpIsRefused) {
+  PE_REQUIRE_CUDA_DEVICE();
+  cudaStream_t stream = nullptr;
+  PE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const std::size_t count = static_cast<std::size_t>(kN * kN * kBatch);
+  void *da = nullptr, *dx = nullptr;
+  PE_CUDA_OK(cudaMalloc(&da, sizeof(float) * count));
+  PE_CUDA_OK(cudaMalloc(&dx, sizeof(float) * count));
+  const std::vector<float> a = members(5);
+  PE_CUDA_OK(cudaMemcpy(da, a.data(), sizeof(float) * count, cudaMemcpyHostToDevice));
+  Matrix av{da, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
+  MutableMatrix xv{dx, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
+  RootPlan plan(describe(av), graph_options(stream));
+  PE_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    plan.enqueue(av, xv);
+    ADD_FAILURE() << "expected the capture to be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the capture first"), std::string::npos) << e.what();
+  }
+  cudaGraph_t graph = nullptr;
+  (void)cudaStreamEndCapture(stream, &graph);
+  if (graph) cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
+  plan.enqueue(av, xv);  // outside a capture it runs, and is the warm-up
+  EXPECT_EQ(plan.collect().status, Status::ok);
+  cudaFree(da);
+  cudaFree(dx);
+  cudaStreamDestroy(stream);
+}
+
 // Host views on a CUDA plan need synchronising copies: enqueue refuses them by name.
 TEST(CudaGraph, EnqueueRefusesHostViews) {
   PE_REQUIRE_CUDA_DEVICE();
