@@ -327,6 +327,17 @@ class RootPlan(_Plan):
         """(x, report) for this A: x of a's kind and device (or `out`, written in place)."""
         return self._execute("a", a, [("a", a, False)], tuple(getattr(a, "shape", ())), out, False, self._plan.execute)
 
+    def enqueue(self, a: Array, out: Array) -> None:
+        """Issues X <- A^{-1/p} into `out` without reading anything back, so that it can be captured into a
+        CUDA graph (docs/graphs.md). Needs verify=False, fallback="never", lambda_min_hint and
+        lambda_max_hint. The arrays are used as they are (no conversion, no copy: the plan's dtype, C or
+        Fortran order); collect() returns the report."""
+        self._plan.enqueue(a, out)
+
+    def collect(self) -> dict:
+        """The report of the last enqueue (or of the last replay of a captured one), after waiting for it."""
+        return self._plan.collect()
+
 
 class ApplyPlan(_Plan):
     """pe.ApplyPlan(n, k, p, *, dtype="f32", batch=1, device="cpu", **options): Z ~ A^{-1/p} B for A n x n
@@ -346,6 +357,14 @@ class ApplyPlan(_Plan):
     def execute(self, a: Array, b: Array, out: Optional[Array] = None) -> tuple[Array, dict]:
         return self._execute("a", a, [("a", a, False), ("b", b, True)], tuple(getattr(b, "shape", ())), out, True,
                              self._plan.execute)
+
+    def enqueue(self, a: Array, b: Array, out: Array) -> None:
+        """As RootPlan.enqueue, for Z <- A^{-1/p} B into `out`; b and out used as they are (Fortran order)."""
+        self._plan.enqueue(a, b, out)
+
+    def collect(self) -> dict:
+        """As RootPlan.collect."""
+        return self._plan.collect()
 
 
 class SolvePlan(_Plan):

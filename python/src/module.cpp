@@ -209,6 +209,15 @@ class RootPlan {
     const pe::MutableMatrix xv = mutable_view("x", x);
     return run(where_, [&] { return plan_.execute(av, xv); });
   }
+  void enqueue(const InArray& a, const OutArray& x) {
+    check_placement(where_, PlacementCheck().add("a", a).add("x", x).placement());
+    const pe::Matrix av = matrix_view("a", a);
+    const pe::MutableMatrix xv = mutable_view("x", x);
+    DeviceScope device(where_);
+    nb::gil_scoped_release unlocked;
+    plan_.enqueue(av, xv);
+  }
+  nb::dict collect() { return run(where_, [&] { return plan_.collect(); }); }
 
  private:
   Placement where_;
@@ -229,6 +238,15 @@ class ApplyPlan {
     const pe::MutableMatrix zv = mutable_view("z", z);
     return run(where_, [&] { return plan_.execute(av, bv, zv); });
   }
+  void enqueue(const InArray& a, const InArray& b, const OutArray& z) {
+    check_placement(where_, PlacementCheck().add("a", a).add("b", b).add("z", z).placement());
+    const pe::Matrix av = matrix_view("a", a), bv = matrix_view("b", b);
+    const pe::MutableMatrix zv = mutable_view("z", z);
+    DeviceScope device(where_);
+    nb::gil_scoped_release unlocked;
+    plan_.enqueue(av, bv, zv);
+  }
+  nb::dict collect() { return run(where_, [&] { return plan_.collect(); }); }
   bool direct() const { return plan_.direct(); }
 
  private:
@@ -328,15 +346,24 @@ NB_MODULE(_pe, m) {
   const char* execute_doc =
       "Runs the plan on views of the arrays (allocates nothing, loads no tables); returns the dict of pe::to_json of the "
       "report. Not thread-safe on one plan; distinct plans may run concurrently.";
+  const char* enqueue_doc =
+      "Issues the plan's work on its stream and reads nothing back (CUDA graph capture; docs/graphs.md): needs "
+      "verify=False, fallback='never', lambda_min_hint and lambda_max_hint. collect() then returns the report.";
+  const char* collect_doc =
+      "Waits for the plan's stream and returns the report of the last enqueue (or of the last replay of a captured one).";
   nb::class_<RootPlan>(m, "RootPlan", "pe::RootPlan: X <- A^{-1/p} for one shape, dtype, placement and options.")
       .def(nb::init<std::int64_t, std::int64_t, const std::string&, const std::string&, int, const nb::dict&>(), "n"_a,
            "batch"_a, "dtype"_a, "device"_a, "device_id"_a, "options"_a)
-      .def("execute", &RootPlan::execute, "a"_a, "x"_a, execute_doc);
+      .def("execute", &RootPlan::execute, "a"_a, "x"_a, execute_doc)
+      .def("enqueue", &RootPlan::enqueue, "a"_a, "x"_a, enqueue_doc)
+      .def("collect", &RootPlan::collect, collect_doc);
   nb::class_<ApplyPlan>(m, "ApplyPlan", "pe::ApplyPlan: Z <- A^{-1/p} B for one shape, dtype, placement and options.")
       .def(nb::init<std::int64_t, std::int64_t, std::int64_t, const std::string&, const std::string&, int,
                     const nb::dict&>(),
            "n"_a, "k"_a, "batch"_a, "dtype"_a, "device"_a, "device_id"_a, "options"_a)
       .def("execute", &ApplyPlan::execute, "a"_a, "b"_a, "z"_a, execute_doc)
+      .def("enqueue", &ApplyPlan::enqueue, "a"_a, "b"_a, "z"_a, enqueue_doc)
+      .def("collect", &ApplyPlan::collect, collect_doc)
       .def_prop_ro("direct", &ApplyPlan::direct, "Whether the plan carries Z through the steps (else materialises X).");
   nb::class_<SolvePlan>(m, "SolvePlan", "pe::SolvePlan: X <- A^{-1} B for one shape, dtype, placement and options.")
       .def(nb::init<std::int64_t, std::int64_t, const std::string&, const std::string&, int, const nb::dict&>(), "n"_a,

@@ -69,3 +69,41 @@ def test_apply_solve_and_gram_plans_equal_their_functions():
     # Without a cache the one-shot call may apply directly (another plan), both within the target 1e-3.
     expected, _ = pe.gram_apply(g, b, 2, lam=0.1)
     np.testing.assert_allclose(first, expected, rtol=2e-3, atol=1e-6)
+
+
+def _enqueue_options():
+    # conftest.spd has lambda_max = 1: both entry points then divide by the hint and start from the lower one.
+    return dict(target=1e-4, verify=False, fallback="never", lambda_min_hint=1e-3, lambda_max_hint=1.0)
+
+
+def test_enqueue_and_collect_give_execute_numbers():
+    """The path a CUDA graph captures (docs/graphs.md), on the CPU: the same X as execute, bit for bit, and
+    a report collected afterwards."""
+    a = spd(N, 1e3, seed=4, dtype=np.float32)
+    plan = pe.RootPlan(N, 2, dtype="f32", **_enqueue_options())
+    x, executed = plan.execute(a)
+    out = np.empty_like(a)
+    plan.enqueue(a, out)
+    collected = plan.collect()
+    assert out.tobytes() == x.tobytes()
+    for key in ("steps", "gemms", "l0", "scale", "model_eps", "status"):
+        assert collected[key] == executed[key], key
+    assert not collected["certified"]
+    assert collected == plan.collect()  # read again: the same checks
+
+    b = np.asfortranarray(np.linspace(-1, 1, N * 3, dtype=np.float32).reshape(N, 3))
+    apply = pe.ApplyPlan(N, 3, 2, dtype="f32", mode="direct", **_enqueue_options())
+    z, _ = apply.execute(a, b)
+    zq = np.empty_like(b, order="F")
+    apply.enqueue(a, b, zq)
+    assert apply.collect()["mode"] == "direct"
+    assert zq.tobytes(order="F") == np.asfortranarray(z).tobytes(order="F")
+
+
+def test_enqueue_names_what_it_cannot_do():
+    a = spd(N, 1e3, seed=5, dtype=np.float32)
+    out = np.empty_like(a)
+    with pytest.raises(pe.Error, match="options.verify"):
+        pe.RootPlan(N, 2, dtype="f32", lambda_min_hint=1e-3, lambda_max_hint=1.0, fallback="never").enqueue(a, out)
+    with pytest.raises(pe.Error, match="nothing was enqueued"):
+        pe.RootPlan(N, 2, dtype="f32", **_enqueue_options()).collect()
