@@ -241,7 +241,6 @@ CudaBackend::~CudaBackend() {
   (void)cudaStreamSynchronize(stream_);
   for (void* p : allocations_) (void)cudaFree(p);
   if (slots_) (void)cudaFree(slots_);
-  if (host_slots_) (void)cudaFreeHost(host_slots_);
   if (posted_slots_) (void)cudaFreeHost(posted_slots_);
   if (lt_workspace_) (void)cudaFree(lt_workspace_);
   if (solver_) (void)cusolverDnDestroy(solver_);
@@ -541,30 +540,10 @@ void CudaBackend::count_nonfinite(const Mat& m, int slot) {
   queue_reduction(m, ReductionKind::nonfinite, slot);
 }
 
+// A fetch is a post that waits: one copy of the written slots into the pinned buffer, then the read.
 std::vector<std::vector<double>> CudaBackend::fetch_scalars() {
-  run_pending_reductions();
-  std::int64_t used = 0;  // slots [0, used) hold the highest written slot
-  for (std::int64_t s = 0; s < static_cast<std::int64_t>(slot_batch_.size()); ++s)
-    if (slot_batch_[static_cast<std::size_t>(s)] > 0) used = s + 1;
-  std::vector<std::vector<double>> result(static_cast<std::size_t>(used));
-  if (used == 0) return result;
-  const std::size_t bytes = sizeof(double) * static_cast<std::size_t>(used * member_capacity_);
-  if (bytes > host_slots_bytes_) {
-    if (host_slots_) PE_CUDA_TRY(cudaFreeHost(host_slots_));
-    host_slots_ = nullptr;
-    host_slots_bytes_ = 0;
-    PE_CUDA_TRY(cudaMallocHost(reinterpret_cast<void**>(&host_slots_), bytes));
-    host_slots_bytes_ = bytes;
-  }
-  PE_CUDA_TRY(cudaMemcpyAsync(host_slots_, slots_, bytes, cudaMemcpyDeviceToHost, stream_));
-  PE_CUDA_TRY(cudaStreamSynchronize(stream_));
-  for (std::int64_t s = 0; s < used; ++s) {
-    const std::int64_t members = slot_batch_[static_cast<std::size_t>(s)];
-    const double* first = host_slots_ + s * member_capacity_;
-    result[static_cast<std::size_t>(s)].assign(first, first + members);
-    slot_batch_[static_cast<std::size_t>(s)] = 0;
-  }
-  return result;
+  post_scalars();
+  return posted_scalars();
 }
 
 void CudaBackend::post_scalars() {
@@ -592,6 +571,7 @@ void CudaBackend::post_scalars() {
 }
 
 std::vector<std::vector<double>> CudaBackend::posted_scalars() {
+  if (posted_batch_.empty()) return {};  // nothing was copied: nothing to wait for
   PE_CUDA_TRY(cudaStreamSynchronize(stream_));
   std::vector<std::vector<double>> result(posted_batch_.size());
   for (std::size_t s = 0; s < posted_batch_.size(); ++s) {

@@ -132,9 +132,7 @@ class CudaBackend final : public Backend {
   double* slots_ = nullptr;
   std::int64_t slot_capacity_ = 0, member_capacity_ = 0;
   std::vector<std::int64_t> slot_batch_;  // members written per slot since the last fetch (0: none)
-  double* host_slots_ = nullptr;          // pinned, for the one copy of fetch_scalars
-  std::size_t host_slots_bytes_ = 0;
-  double* posted_slots_ = nullptr;        // pinned, what post_scalars copies into (kept apart from fetches)
+  double* posted_slots_ = nullptr;          // pinned: what post_scalars (and so fetch_scalars) copies into
   std::size_t posted_slots_bytes_ = 0;
   std::vector<std::int64_t> posted_batch_;  // members per slot of the last post
   std::int64_t posted_members_ = 0;         // member_capacity_ at the last post

@@ -288,11 +288,9 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   lower();
   if (direct) *z = base.z;
   be->count_nonfinite(direct ? *z : base.x, kResultNonfiniteSlot);
-  pending_ = {std::move(checked), total, {}};
-  if (s.deferred) {
-    pending_.collected = std::move(collected);
-    return result;  // the checks are read by complete(), after the caller posted and waited
-  }
+  pending_ = {std::move(checked), total};
+  // (A deferred run fetched nothing before: it has neither renormalisation nor a hook.)
+  if (s.deferred) return result;  // the checks are read by complete(), after the caller posted and waited
   // The one read (per level): every step's checks and the result's finiteness.
   if (levels_[1].be) collect(levels_[1].be->fetch_scalars(), collected);
   collect(be->fetch_scalars(), collected);
@@ -301,7 +299,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
 }
 
 void Driver::complete(DriverResult& result) {
-  std::vector<std::vector<double>> collected = pending_.collected;
+  std::vector<std::vector<double>> collected;
   if (levels_[1].be) collect(levels_[1].be->posted_scalars(), collected);
   collect(levels_[0].be->posted_scalars(), collected);
   evaluate_checks(collected, result);

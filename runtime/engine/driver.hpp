@@ -102,7 +102,6 @@ class Driver {
   struct Pending {
     std::vector<PendingCheck> checks;
     int total = 0;
-    std::vector<std::vector<double>> collected;  // deferred runs: what was read before (nothing, normally)
   };
   void evaluate_checks(const std::vector<std::vector<double>>& collected, DriverResult& result) const;
   Pending pending_;

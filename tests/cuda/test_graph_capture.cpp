@@ -44,16 +44,30 @@ Options graph_options(cudaStream_t stream) {
   return o;
 }
 
-TEST(CudaGraph, CapturedEnqueueReplaysWithFreshInputs) {
-  PE_REQUIRE_CUDA_DEVICE();
+// A stream of its own and device buffers for A and X (batch kBatch of kN x kN, f32), with their views.
+class CudaGraph : public ::testing::Test {
+ protected:
+  static constexpr std::size_t count = static_cast<std::size_t>(kN * kN * kBatch);
+  void SetUp() override {
+    PE_REQUIRE_CUDA_DEVICE();
+    PE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    PE_CUDA_OK(cudaMalloc(&da, sizeof(float) * count));
+    PE_CUDA_OK(cudaMalloc(&dx, sizeof(float) * count));
+    av = Matrix{da, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
+    xv = MutableMatrix{dx, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
+  }
+  void TearDown() override {
+    if (da) cudaFree(da);
+    if (dx) cudaFree(dx);
+    if (stream) cudaStreamDestroy(stream);
+  }
   cudaStream_t stream = nullptr;
-  PE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const std::size_t count = static_cast<std::size_t>(kN * kN * kBatch);
   void *da = nullptr, *dx = nullptr;
-  PE_CUDA_OK(cudaMalloc(&da, sizeof(float) * count));
-  PE_CUDA_OK(cudaMalloc(&dx, sizeof(float) * count));
-  Matrix av{da, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
-  MutableMatrix xv{dx, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
+  Matrix av;
+  MutableMatrix xv;
+};
+
+TEST_F(CudaGraph, CapturedEnqueueReplaysWithFreshInputs) {
   RootPlan plan(describe(av), graph_options(stream));
 
   // Warm-up outside the capture: sizes the workspace, the GEMM plans and the pinned scalar buffers.
@@ -116,25 +130,13 @@ TEST(CudaGraph, CapturedEnqueueReplaysWithFreshInputs) {
 
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
-  cudaFree(da);
-  cudaFree(dx);
-  cudaStreamDestroy(stream);
 }
 
 // A capture without the warm-up enqueue would allocate inside the graph: refused by name, and the stream
 // is usable again once the (invalidated) capture is ended.
-TEST(CudaGraph, CaptureWithoutWarmUpIsRefused) {
-  PE_REQUIRE_CUDA_DEVICE();
-  cudaStream_t stream = nullptr;
-  PE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const std::size_t count = static_cast<std::size_t>(kN * kN * kBatch);
-  void *da = nullptr, *dx = nullptr;
-  PE_CUDA_OK(cudaMalloc(&da, sizeof(float) * count));
-  PE_CUDA_OK(cudaMalloc(&dx, sizeof(float) * count));
+TEST_F(CudaGraph, CaptureWithoutWarmUpIsRefused) {
   const std::vector<float> a = members(5);
   PE_CUDA_OK(cudaMemcpy(da, a.data(), sizeof(float) * count, cudaMemcpyHostToDevice));
-  Matrix av{da, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
-  MutableMatrix xv{dx, kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN, Device::cuda};
   RootPlan plan(describe(av), graph_options(stream));
   PE_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   try {
@@ -149,19 +151,15 @@ TEST(CudaGraph, CaptureWithoutWarmUpIsRefused) {
   (void)cudaGetLastError();
   plan.enqueue(av, xv);  // outside a capture it runs, and is the warm-up
   EXPECT_EQ(plan.collect().status, Status::ok);
-  cudaFree(da);
-  cudaFree(dx);
-  cudaStreamDestroy(stream);
 }
 
 // Host views on a CUDA plan need synchronising copies: enqueue refuses them by name.
-TEST(CudaGraph, EnqueueRefusesHostViews) {
-  PE_REQUIRE_CUDA_DEVICE();
+TEST_F(CudaGraph, EnqueueRefusesHostViews) {
   std::vector<float> a = members(3), x(a.size());
-  const Matrix av{a.data(), kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN};
-  RootPlan plan(describe(av), graph_options(nullptr));
+  const Matrix host_a{a.data(), kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN};
+  RootPlan plan(describe(host_a), graph_options(nullptr));
   try {
-    plan.enqueue(av, MutableMatrix{x.data(), kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN});
+    plan.enqueue(host_a, MutableMatrix{x.data(), kN, kN, kN, DType::f32, Layout::col_major, kBatch, kN * kN});
     ADD_FAILURE() << "expected a refusal";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("a is a host view"), std::string::npos) << e.what();
