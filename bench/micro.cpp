@@ -2,6 +2,8 @@
 //   BM_Gemm            one n x n x n product (the unit every method is made of)
 //   BM_RootSteps       our root with a fixed step budget (target 0): the slope over `steps` is the cost
 //                      of one coupled step; the counter gemms_per_step says how many products it makes
+//   BM_RootPlanExecute RootPlan::execute without the certificate (the default target, kappa = 1e4): what
+//                      an optimizer step pays once the plan is made; counter gemms is the plan's count
 //   BM_ApplyDirect     our direct apply Z = A^{-1/p} B (k = 64) with a fixed step budget
 //   BM_EighRoot        the syevd root
 //   BM_NewtonIteration one full coupled Newton iteration (X T, T^p, T^p M)
@@ -65,6 +67,25 @@ void BM_RootSteps(benchmark::State& state) {
   }
   state.counters["gemms"] = r.gemms;
   state.counters["steps"] = r.steps;
+}
+
+template <class T>
+void BM_RootPlanExecute(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const std::vector<T> a = test_matrix<T>(n);
+  std::vector<T> x(a.size());
+  pe::Options o;
+  o.p = static_cast<int>(state.range(1));
+  o.verify = false;
+  const pe::Matrix a_view{a.data(), n, n, n, dtype_of<T>()};
+  const pe::MutableMatrix x_view{x.data(), n, n, n, dtype_of<T>()};
+  pe::RootPlan plan(pe::describe(a_view), o);
+  pe::Report r;
+  for (auto _ : state) {
+    r = plan.execute(a_view, x_view);
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.counters["gemms"] = r.gemms;
 }
 
 template <class T>
@@ -148,6 +169,7 @@ BENCHMARK(BM_Gemm<float>)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMilli
 BENCHMARK(BM_Gemm<double>)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RootSteps<float>)->Apply(root_args)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RootSteps<double>)->Apply(root_args)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RootPlanExecute<float>)->ArgsProduct({{256, 1024}, {2, 4}})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ApplyDirect<float>)->Apply(root_args)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EighRoot<float>)->Args({256, 2})->Args({512, 2})->Args({1024, 2})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EighRoot<double>)->Args({256, 2})->Args({512, 2})->Args({1024, 2})->Unit(benchmark::kMillisecond);
