@@ -366,14 +366,16 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
   const double tolerance = symmetry_tolerance();
   note_input_rounding(caller);
   enum { kNonfinite = 0, kAsymmetry = 1, kMagnitude = 2 };
-  be_->count_nonfinite(a, kNonfinite);
+  // An execute checked the caller's view already (check_input_values: every host entry, or the stored copy
+  // of a device view), so only internal runs count non-finite entries here; max_asymmetry is NaN for them.
+  if (!caller) be_->count_nonfinite(a, kNonfinite);
   be_->max_asymmetry(a, kAsymmetry, kMagnitude);
   be_->extract_diagonal(a, pws_.diag);
   const auto slots = be_->fetch_scalars();
   be_->download(pws_.diag, HostMat{diagonal_.data(), DType::f64, n_, 1, n_, batch_, n_, Layout::col_major});
   bool passes = true;
   for (std::size_t k = 0; k < static_cast<std::size_t>(batch_) && passes; ++k) {
-    passes = slots[kNonfinite][k] == 0 && slots[kAsymmetry][k] <= tolerance * slots[kMagnitude][k];
+    passes = (caller || slots[kNonfinite][k] == 0) && slots[kAsymmetry][k] <= tolerance * slots[kMagnitude][k];
     for (std::int64_t i = 0; i < n_ && passes; ++i) passes = diagonal_[k * static_cast<std::size_t>(n_) + static_cast<std::size_t>(i)] + o_.ridge > 0;
   }
   if (!host_a_.empty() || !passes) {
