@@ -153,11 +153,12 @@ TEST_P(Fallback, InjectedFaultTriggersExactRoot) {
   o.on_step = [&](pe::StepEvent& ev) {
     if (ev.step != 1 || ev.y.empty()) return;
     if (fault == "nan") ev.y[5] = std::numeric_limits<double>::quiet_NaN();
+    if (fault == "inf") ev.y[5] = -std::numeric_limits<double>::infinity();  // found by the norm, as NaN is
     if (fault == "blowup")
       for (double& v : ev.y) v *= 3;  // every eigenvalue leaves the tracked interval [l, 1]
     ev.write_back_y = true;
   };
-  const char* expected = fault == "nan" ? "non-finite" : "left the tracked interval";
+  const char* expected = fault == "blowup" ? "left the tracked interval" : "non-finite";
   std::vector<double> x(a.size());
   pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
   EXPECT_TRUE(r.fallback);
@@ -181,7 +182,7 @@ TEST_P(Fallback, InjectedFaultTriggersExactRoot) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Faults, Fallback, ::testing::Values("nan", "blowup"));
+INSTANTIATE_TEST_SUITE_P(Faults, Fallback, ::testing::Values("nan", "inf", "blowup"));
 
 // The GEMM budget is a hard limit for every mode; a larger budget never gives a worse bound.
 TEST(Budget, NeverExceeded) {
