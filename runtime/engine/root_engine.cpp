@@ -366,8 +366,8 @@ void RootEngine::validate_input(const Mat& a, const Matrix* caller) {
   const double tolerance = symmetry_tolerance();
   note_input_rounding(caller);
   enum { kNonfinite = 0, kAsymmetry = 1, kMagnitude = 2 };
-  // An execute checked the caller's view already (check_input_values: every host entry, or the stored copy
-  // of a device view), so only internal runs count non-finite entries here; max_asymmetry is NaN for them.
+  // An execute has just checked the caller's values (check_input_values: every host entry, or the stored
+  // copy of a device view), so only internal runs (no caller view) count non-finite entries here.
   if (!caller) be_->count_nonfinite(a, kNonfinite);
   be_->max_asymmetry(a, kAsymmetry, kMagnitude);
   be_->extract_diagonal(a, pws_.diag);
