@@ -89,6 +89,13 @@ class Backend {
   virtual void set_identity(std::span<const double> s, Mat& m) = 0;
   // M <- (M + M^T) / 2 (square).
   virtual void symmetrize(Mat& m) = 0;
+  // symmetrize, then the trace and Frobenius norm of the symmetrised M into their slots: the coupled
+  // iteration's per-step pass. A backend may do it in one sweep (the default makes the three calls).
+  virtual void symmetrize_and_measure(Mat& m, int trace_slot, int frobenius_slot) {
+    symmetrize(m);
+    trace(m, trace_slot);
+    frobenius_norm(m, frobenius_slot);
+  }
   // M <- M + shift[k] * I (square).
   virtual void add_diagonal(std::span<const double> shift, Mat& m) = 0;
   // out (n x 1 per member) <- diagonal of M; for scaling modes that need it on the device.
@@ -150,6 +157,11 @@ class Backend {
   // part set to 0, for every member; the slot gets 1 where the factorisation ran to completion with
   // positive pivots and 0 where it stopped (that member's contents are then unspecified).
   virtual void cholesky(Mat& m, int slot) = 0;
+  // The same test of positive definiteness where the factor itself is not needed (M is overwritten with
+  // unspecified contents): a backend may use a faster variant (the CPU's dpotrf 'L' takes about half the
+  // time of 'U' at n = 256). Any completed Cholesky factorisation has the same backward-error bound
+  // (Higham, Thm 10.3: any order of the inner products), which is all its callers rely on.
+  virtual void cholesky_succeeds(Mat& m, int slot) { cholesky(m, slot); }
   // Error-free splitting (Ozaki, Ogita, Oishi, Rump 2012): per row of M (by_rows) or per column, with
   // 2^(E-1) <= max |m| < 2^E, slice i (1-based) <- fl(fl(sigma_i + r) - sigma_i) and r <- r - slice_i,
   // sigma_i = 2^(E - i*bits + 53), starting from r = M; `remainder` gets the final r. Every slice entry

@@ -298,26 +298,19 @@ class CpuBackend final : public Backend {
   void symmetrize(Mat& m) override {
     check_mat("symmetrize M", m);
     check_square("symmetrize M", m);
-    // Tiles of the lower triangle with their mirror images: the transposed accesses stay in cache
-    // (a plain column sweep strides through memory and cost 2 % of a whole root at n = 1024).
-    constexpr std::int64_t kTile = 64;
-    // The rounding mode is decided once, outside the loops (a per-element branch there costs about as much
-    // as the loads).
-    auto sweep = [&](auto round) {
-      for (std::int64_t k = 0; k < m.batch; ++k)
-        for (std::int64_t jb = 0; jb < m.cols; jb += kTile)
-          for (std::int64_t ib = jb; ib < m.rows; ib += kTile)
-            for (std::int64_t j = jb; j < std::min(jb + kTile, m.cols); ++j)
-              for (std::int64_t i = std::max(ib, j + 1); i < std::min(ib + kTile, m.rows); ++i) {
-                const T v = round(0.5 * (static_cast<double>(at(m, k, i, j)) + static_cast<double>(at(m, k, j, i))));
-                at(m, k, i, j) = v;
-                at(m, k, j, i) = v;
-              }
-    };
-    if (native())
-      sweep([](double v) { return static_cast<T>(v); });
-    else
-      sweep([this](double v) { return store(v); });
+    symmetric_sweep(m, nullptr);
+  }
+
+  void symmetrize_and_measure(Mat& m, int trace_slot, int frobenius_slot) override {
+    check_mat("symmetrize_and_measure M", m);
+    check_square("symmetrize_and_measure M", m);
+    std::vector<double> trace(static_cast<std::size_t>(m.batch)), norm(trace.size());
+    symmetric_sweep(m, [&](std::int64_t k, double diagonal_sum, double sum_of_squares) {
+      trace[static_cast<std::size_t>(k)] = diagonal_sum;
+      norm[static_cast<std::size_t>(k)] = std::sqrt(sum_of_squares);
+    });
+    slot_ref(trace_slot) = std::move(trace);
+    slot_ref(frobenius_slot) = std::move(norm);
   }
 
   void add_diagonal(std::span<const double> shift, Mat& m) override {
@@ -381,9 +374,10 @@ class CpuBackend final : public Backend {
   void frobenius_norm(const Mat& m, int slot) override {
     check_mat("frobenius_norm M", m);
     reduce(slot, m, [&](std::int64_t k) {
-      double s = 0;
-      for_each_const(m, k, [&s](T v) { s += static_cast<double>(v) * static_cast<double>(v); });
-      return std::sqrt(s);
+      // Independent partial sums per column, so the loop is not one long chain of dependent additions.
+      SumOfSquares s;
+      for (std::int64_t j = 0; j < m.cols; ++j) s.add(&at(m, k, 0, j), m.rows);
+      return std::sqrt(s.total());
     });
   }
 
@@ -554,9 +548,15 @@ class CpuBackend final : public Backend {
   }
   void cholesky(Mat& m, int slot) override {
     if constexpr (std::is_same_v<T, double>)
-      cholesky_impl(m, slot);
+      cholesky_impl(m, slot, 'U');
     else
       throw_needs_f64("cholesky");
+  }
+  void cholesky_succeeds(Mat& m, int slot) override {
+    if constexpr (std::is_same_v<T, double>)
+      cholesky_impl(m, slot, 'L');
+    else
+      throw_needs_f64("cholesky_succeeds");
   }
   void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
                     int exponent_slot) override {
@@ -643,17 +643,20 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void cholesky_impl(Mat& m, int slot) {
+  // uplo 'U': the factor `cholesky` promises (strictly lower part zeroed); 'L': only the success flag is
+  // promised (OpenBLAS's lower variant is the faster one), so nothing is cleaned up.
+  void cholesky_impl(Mat& m, int slot, char uplo) {
     check_mat("cholesky M", m);
     check_square("cholesky M", m);
     reduce(slot, m, [&](std::int64_t k) {
       double* base = &at(m, k, 0, 0);
       const lapack_int info =
           m.rows == 0 ? 0
-                      : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', static_cast<lapack_int>(m.rows), base,
-                                       static_cast<lapack_int>(m.ld));
-      for (std::int64_t j = 0; j < m.cols; ++j)
-        for (std::int64_t i = j + 1; i < m.rows; ++i) at(m, k, i, j) = 0.0;
+                      : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, uplo, static_cast<lapack_int>(m.rows), base,
+                                            static_cast<lapack_int>(m.ld));
+      if (uplo == 'U')
+        for (std::int64_t j = 0; j < m.cols; ++j)
+          for (std::int64_t i = j + 1; i < m.rows; ++i) at(m, k, i, j) = 0.0;
       return info == 0 ? 1.0 : 0.0;
     });
   }
@@ -776,6 +779,67 @@ class CpuBackend final : public Backend {
     for (std::int64_t j = 0; j < m.cols; ++j)
       for (std::int64_t i = 0; i < m.rows; ++i) f(at(m, k, i, j), i, j);
   }
+  // A sum of squares in double over contiguous runs, in kLanes independent partial sums (one dependent
+  // chain of additions is latency-bound: about 4x slower than the loads at n = 256).
+  struct SumOfSquares {
+    static constexpr int kLanes = 8;
+    double lane[kLanes] = {};
+    void add(const T* x, std::int64_t count) {
+      std::int64_t i = 0;
+      for (; i + kLanes <= count; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(x[i + l]) * static_cast<double>(x[i + l]);
+      for (; i < count; ++i) lane[0] += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    }
+    double total() const {
+      double t = 0;
+      for (double v : lane) t += v;
+      return t;
+    }
+  };
+
+  // M <- (M + M^T) / 2 in tiles of the lower triangle with their mirror images, each value rounded once to
+  // the storage format; with `measured`, measured(k, trace, sum of squares) of every symmetrised member.
+  // Small tiles: a tile's mirror is read with a stride of ld, and for power-of-two ld the lines of a large
+  // tile fall into a few cache sets and evict each other (64-wide tiles ran 2-4x slower than 16-wide ones
+  // at n = 256, 512 and 1024, and the same at n = 1000).
+  template <class Measured = std::nullptr_t>
+  void symmetric_sweep(Mat& m, Measured measured) {
+    constexpr std::int64_t kTile = 16;
+    constexpr bool measure = !std::is_same_v<Measured, std::nullptr_t>;
+    auto sweep = [&](auto round) {
+      for (std::int64_t k = 0; k < m.batch; ++k) {
+        SumOfSquares squares;
+        double diagonal_sum = 0;
+        for (std::int64_t jb = 0; jb < m.cols; jb += kTile)
+          for (std::int64_t ib = jb; ib < m.rows; ib += kTile)
+            for (std::int64_t j = jb; j < std::min(jb + kTile, m.cols); ++j) {
+              if (ib == jb) {
+                const double d = static_cast<double>(at(m, k, j, j));
+                diagonal_sum += d;
+                if constexpr (measure) squares.lane[0] += d * d;
+              }
+              T* column = &at(m, k, 0, j);
+              T* row = &at(m, k, j, 0);
+              double pairs[2] = {0, 0};
+              for (std::int64_t i = std::max(ib, j + 1); i < std::min(ib + kTile, m.rows); ++i) {
+                const T v = round(0.5 * (static_cast<double>(column[i]) + static_cast<double>(row[i * m.ld])));
+                column[i] = v;
+                row[i * m.ld] = v;
+                if constexpr (measure) pairs[i & 1] += static_cast<double>(v) * static_cast<double>(v);
+              }
+              if constexpr (measure) squares.lane[2 + (j & 3)] += 2 * (pairs[0] + pairs[1]);
+            }
+        if constexpr (measure) measured(k, diagonal_sum, squares.total());
+      }
+    };
+    // The rounding mode is decided once, outside the loops (a per-element branch there costs about as much
+    // as the loads).
+    if (native())
+      sweep([](double v) { return static_cast<T>(v); });
+    else
+      sweep([this](double v) { return store(v); });
+  }
+
   template <class F>
   static void for_each_const(const Mat& m, std::int64_t k, F&& f) {
     for (std::int64_t j = 0; j < m.cols; ++j)

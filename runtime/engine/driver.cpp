@@ -242,7 +242,14 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
       }
       break;
     }
-    if (!polar && s.symmetrize_every > 0 && (t + 1) % s.symmetrize_every == 0) be->symmetrize(cur->y);
+    // The symmetrisation and the cheap checks of the residual just formed in one pass, where no hook can
+    // change Y between them (a hook may write Y back).
+    const bool symmetrize_now = !polar && s.symmetrize_every > 0 && (t + 1) % s.symmetrize_every == 0;
+    const bool measured = symmetrize_now && !s.on_step;
+    if (measured)
+      be->symmetrize_and_measure(cur->y, kSlotsPerStep * t + kTrace, kSlotsPerStep * t + kFrobenius);
+    else if (symmetrize_now)
+      be->symmetrize(cur->y);
 
     if (s.on_step) {
       StepEvent ev = event(t, iv, x_scale);
@@ -258,7 +265,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
     }
 
     // Cheap checks of the residual just formed; the polar form checks U^T U at the next step's start.
-    if (!polar) {
+    if (!polar && !measured) {
       be->trace(cur->y, kSlotsPerStep * t + kTrace);
       be->frobenius_norm(cur->y, kSlotsPerStep * t + kFrobenius);
     }

@@ -91,7 +91,7 @@ TEST_P(Backend, RowMajorUploadAndSymmetrize) {
   be->symmetrize(s);
   EXPECT_EQ(down(*be, s), (std::vector<double>{1, 3, 3, 1}));
 
-  // Sizes across the symmetrise kernel's 64 x 64 tiles (partial tiles, two batch members): every pair
+  // Sizes across the symmetrise kernel's 16 x 16 tiles (partial tiles, two batch members): every pair
   // becomes its mean. Integer entries keep that mean exact in both storage types.
   const std::int64_t n = 150;
   std::vector<double> host(static_cast<std::size_t>(2 * n * n));
@@ -107,6 +107,59 @@ TEST_P(Backend, RowMajorUploadAndSymmetrize) {
         const auto at = [&](std::int64_t r, std::int64_t c) { return static_cast<std::size_t>(k * n * n + r + c * n); };
         ASSERT_EQ(result[at(i, j)], (host[at(i, j)] + host[at(j, i)]) / 2) << "member " << k << " (" << i << ", " << j << ")";
       }
+}
+
+// The fused per-step pass: the same symmetrised values as symmetrize (bit for bit), the trace of the
+// result exactly (integers, sums far below 2^24), and its Frobenius norm against a long double sum: both
+// sum the same squares of stored values in double in another order, so they agree within gamma_{n^2}.
+TEST_P(Backend, SymmetrizeAndMeasureMatchesSeparatePasses) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  for (const std::int64_t n : {1, 2, 17, 150}) {
+    std::vector<double> host(static_cast<std::size_t>(2 * n * n));
+    for (std::size_t i = 0; i < host.size(); ++i) host[i] = static_cast<double>((i * 7919) % 2001) - 1000;
+    Mat fused = be->allocate(n, n, 2), separate = be->allocate(n, n, 2);
+    up(*be, host, fused);
+    up(*be, host, separate);
+    be->symmetrize_and_measure(fused, 3, 5);
+    be->symmetrize(separate);
+    const std::vector<double> got = down(*be, fused);
+    ASSERT_EQ(got, down(*be, separate)) << "n = " << n;
+    const auto s = be->fetch_scalars();
+    for (std::int64_t k = 0; k < 2; ++k) {
+      double trace = 0;
+      long double squares = 0;
+      for (std::int64_t j = 0; j < n; ++j) {
+        trace += got[static_cast<std::size_t>(k * n * n + j + j * n)];
+        for (std::int64_t i = 0; i < n; ++i) {
+          const long double v = got[static_cast<std::size_t>(k * n * n + i + j * n)];
+          squares += v * v;
+        }
+      }
+      const double norm = std::sqrt(static_cast<double>(squares));
+      EXPECT_EQ(s[3][static_cast<std::size_t>(k)], trace) << "n = " << n << ", member " << k;
+      EXPECT_NEAR(s[5][static_cast<std::size_t>(k)], norm, 2.0 * static_cast<double>(n * n) * 1.2e-16 * norm)
+          << "n = " << n << ", member " << k;
+    }
+  }
+}
+
+// cholesky_succeeds answers what cholesky's flag answers (f64 only): positive definite or not.
+TEST_P(Backend, CholeskySucceedsTellsPositiveDefiniteness) {
+  auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
+  Mat m = be->allocate(3, 3, 2);
+  // member 0: tridiagonal (2, -1), eigenvalues 2 - sqrt 2, 2, 2 + sqrt 2; member 1: eigenvalue -1 (the
+  // 2 x 2 block [[1, 2], [2, 1]]).
+  const std::vector<double> host{2, -1, 0, -1, 2, -1, 0, -1, 2, /*member 1*/ 1, 2, 0, 2, 1, 0, 0, 0, 1};
+  up(*be, host, m);
+  if (GetParam() != pe::DType::f64) {
+    EXPECT_THROW(be->cholesky_succeeds(m, 0), pe::Error);
+    return;
+  }
+  be->cholesky_succeeds(m, 0);
+  EXPECT_EQ(be->fetch_scalars()[0], (std::vector<double>{1, 0}));
+  up(*be, host, m);
+  be->cholesky(m, 0);
+  EXPECT_EQ(be->fetch_scalars()[0], (std::vector<double>{1, 0}));
 }
 
 TEST_P(Backend, ExactInverseRootMatchesReferenceAndRejectsIndefinite) {

@@ -117,6 +117,9 @@ TEST_P(EmulatedStorage, EveryStoredValueIsInTheFormat) {
   expect_in_format(down(*be, c), f, "diag_scale");
   be->symmetrize(c);
   expect_in_format(down(*be, c), f, "symmetrize");
+  be->gemm(Op::N, Op::N, 0.3, a, c, 0.0, b);  // not symmetric (a is random)
+  be->symmetrize_and_measure(b, 0, 1);
+  expect_in_format(down(*be, b), f, "symmetrize_and_measure");
   be->add_diagonal(std::vector<double>{0.123}, c);
   expect_in_format(down(*be, c), f, "add_diagonal");
   be->residual(a, b, c, c);
