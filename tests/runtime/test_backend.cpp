@@ -143,23 +143,41 @@ TEST_P(Backend, SymmetrizeAndMeasureMatchesSeparatePasses) {
   }
 }
 
-// cholesky_succeeds answers what cholesky's flag answers (f64 only): positive definite or not.
-TEST_P(Backend, CholeskySucceedsTellsPositiveDefiniteness) {
+// cholesky (f64 only): the factor U^T U = M (upper triangular, strictly lower part zeroed) of a positive
+// definite member, the flag 0 for an indefinite one. Across the 16-wide tiles of the factor's transpose.
+TEST_P(Backend, CholeskyFactorsAndTellsIndefinite) {
   auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
-  Mat m = be->allocate(3, 3, 2);
-  // member 0: tridiagonal (2, -1), eigenvalues 2 - sqrt 2, 2, 2 + sqrt 2; member 1: eigenvalue -1 (the
-  // 2 x 2 block [[1, 2], [2, 1]]).
-  const std::vector<double> host{2, -1, 0, -1, 2, -1, 0, -1, 2, /*member 1*/ 1, 2, 0, 2, 1, 0, 0, 0, 1};
+  const std::int64_t n = 37;
+  // member 0: the tridiagonal (2, -1) matrix (eigenvalues in (0, 4)); member 1: the same with a_00 = -1.
+  std::vector<double> host(static_cast<std::size_t>(2 * n * n), 0.0);
+  for (std::int64_t k = 0; k < 2; ++k)
+    for (std::int64_t i = 0; i < n; ++i) {
+      host[static_cast<std::size_t>(k * n * n + i + i * n)] = 2;
+      if (i + 1 < n) {
+        host[static_cast<std::size_t>(k * n * n + i + 1 + i * n)] = -1;
+        host[static_cast<std::size_t>(k * n * n + i + (i + 1) * n)] = -1;
+      }
+    }
+  host[static_cast<std::size_t>(n * n)] = -1;
+  Mat m = be->allocate(n, n, 2);
   up(*be, host, m);
   if (GetParam() != pe::DType::f64) {
-    EXPECT_THROW(be->cholesky_succeeds(m, 0), pe::Error);
+    EXPECT_THROW(be->cholesky(m, 0), pe::Error);
     return;
   }
-  be->cholesky_succeeds(m, 0);
-  EXPECT_EQ(be->fetch_scalars()[0], (std::vector<double>{1, 0}));
-  up(*be, host, m);
   be->cholesky(m, 0);
   EXPECT_EQ(be->fetch_scalars()[0], (std::vector<double>{1, 0}));
+  const std::vector<double> u = down(*be, m);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (i > j) {
+        ASSERT_EQ(u[static_cast<std::size_t>(i + j * n)], 0.0) << "(" << i << ", " << j << ")";
+        continue;
+      }
+      double utu = 0;  // (U^T U)_ij = sum_l u_li u_lj, within a few ulps of the entries (all O(1))
+      for (std::int64_t l = 0; l <= i; ++l) utu += u[static_cast<std::size_t>(l + i * n)] * u[static_cast<std::size_t>(l + j * n)];
+      EXPECT_NEAR(utu, host[static_cast<std::size_t>(i + j * n)], 1e-14) << "(" << i << ", " << j << ")";
+    }
 }
 
 TEST_P(Backend, ExactInverseRootMatchesReferenceAndRejectsIndefinite) {
