@@ -171,7 +171,7 @@ std::vector<double> certified_lambda_max(Backend& backend, const Mat& a, const s
     if (!first_round) wide.import_from(backend, a, ws.factor);
     first_round = false;
     wide.axpby_identity(std::vector<double>{-1.0}, &ws.factor, {}, nullptr, sigma, ws.factor);  // sigma I - A_n
-    wide.cholesky(ws.factor, kFactorised);
+    wide.cholesky_completes(ws.factor, kFactorised);
     const std::vector<double> ok = wide.fetch_scalars()[kFactorised];
     for (std::size_t k = 0; k < nb; ++k)
       if (pending[k] && ok[k] > 0) {

@@ -590,9 +590,15 @@ class CpuBackend final : public Backend {
   }
   void cholesky(Mat& m, int slot) override {
     if constexpr (std::is_same_v<T, double>)
-      cholesky_impl(m, slot);
+      cholesky_impl(m, slot, true);
     else
       throw_needs_f64("cholesky");
+  }
+  void cholesky_completes(Mat& m, int slot) override {
+    if constexpr (std::is_same_v<T, double>)
+      cholesky_impl(m, slot, false);
+    else
+      throw_needs_f64("cholesky_completes");
   }
   void split_slices(const Mat& m, bool by_rows, int bits, std::span<Mat> slices, Mat& remainder,
                     int exponent_slot) override {
@@ -684,7 +690,7 @@ class CpuBackend final : public Backend {
   // triangle and the strictly lower part zeroed (a blocked transpose, cheaper than the difference).
   // Any completed Cholesky factorisation has the same backward-error bound whatever the order of its
   // inner products (Higham, Thm 10.3), which is all the verifier's use of it relies on.
-  void cholesky_impl(Mat& m, int slot) {
+  void cholesky_impl(Mat& m, int slot, bool upper_factor) {
     check_mat("cholesky M", m);
     check_square("cholesky M", m);
     reduce(slot, m, [&](std::int64_t k) {
@@ -693,6 +699,7 @@ class CpuBackend final : public Backend {
           m.rows == 0 ? 0
                       : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', static_cast<lapack_int>(m.rows), base,
                                             static_cast<lapack_int>(m.ld));
+      if (!upper_factor) return info == 0 ? 1.0 : 0.0;
       // Block by block through a local buffer, so that every access runs along a column: the strided
       // writes of a plain transpose cost 2.5x as much at n = 1024.
       constexpr std::int64_t kBlock = 32;

@@ -162,7 +162,7 @@ SpectrumEnclosure::Bounds SpectrumEnclosure::enclose(const Mat& d, std::span<con
         Mat cm = whole_batch ? c_ : member_view(c_, g);
         const double sign = side == 0 ? -1.0 : 1.0;
         be_.axpby_identity({&sign, 1}, &dm, {}, nullptr, t, cm);  // C = t I -/+ D, off-diagonal exact
-        be_.cholesky(cm, kSuccessSlot);
+        be_.cholesky_completes(cm, kSuccessSlot);
         out.factorizations += static_cast<int>(cm.batch);
         const std::vector<double> ok = be_.fetch_scalars().at(kSuccessSlot);
         std::size_t slot_index = 0;

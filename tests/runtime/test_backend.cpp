@@ -144,7 +144,8 @@ TEST_P(Backend, SymmetrizeAndMeasureMatchesSeparatePasses) {
 }
 
 // cholesky (f64 only): the factor U^T U = M (upper triangular, strictly lower part zeroed) of a positive
-// definite member, the flag 0 for an indefinite one. Across the 16-wide tiles of the factor's transpose.
+// definite member, the flag 0 for an indefinite one (cholesky_completes: the same flags). Across the blocks
+// of the factor's transpose.
 TEST_P(Backend, CholeskyFactorsAndTellsIndefinite) {
   auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
   const std::int64_t n = 37;
@@ -163,11 +164,16 @@ TEST_P(Backend, CholeskyFactorsAndTellsIndefinite) {
   up(*be, host, m);
   if (GetParam() != pe::DType::f64) {
     EXPECT_THROW(be->cholesky(m, 0), pe::Error);
+    EXPECT_THROW(be->cholesky_completes(m, 0), pe::Error);
     return;
   }
   be->cholesky(m, 0);
   EXPECT_EQ(be->fetch_scalars()[0], (std::vector<double>{1, 0}));
   const std::vector<double> u = down(*be, m);
+  Mat flag_only = be->allocate(n, n, 2);
+  up(*be, host, flag_only);
+  be->cholesky_completes(flag_only, 2);
+  EXPECT_EQ(be->fetch_scalars()[2], (std::vector<double>{1, 0}));
   for (std::int64_t j = 0; j < n; ++j)
     for (std::int64_t i = 0; i < n; ++i) {
       if (i > j) {
