@@ -685,11 +685,12 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // OpenBLAS's lower variant M = L L^T is the faster one (dpotrf 'L' took 0.39 ms against 'U''s 0.69 ms at
-  // n = 256, 16 against 20 ms at n = 1024); the promised factor U = L^T is then moved into the upper
-  // triangle and the strictly lower part zeroed (a blocked transpose, cheaper than the difference).
-  // Any completed Cholesky factorisation has the same backward-error bound whatever the order of its
-  // inner products (Higham, Thm 10.3), which is all the verifier's use of it relies on.
+  // With `upper_factor` the factor `cholesky` promises (dpotrf 'U', the strictly lower part zeroed);
+  // without it only the flag, from OpenBLAS's faster lower variant (dpotrf 'L': 0.35 against 0.5 ms at
+  // n = 256, 92 against 100 ms at n = 2048, and no zeroing). Moving an 'L' factor into place instead cost
+  // more than it saved from n = 1536 up (a transpose of n^2 / 2 entries). Any completed Cholesky
+  // factorisation has the same backward-error bound whatever the order of its inner products (Higham,
+  // Thm 10.3), which is all the flag's users rely on.
   void cholesky_impl(Mat& m, int slot, bool upper_factor) {
     check_mat("cholesky M", m);
     check_square("cholesky M", m);
@@ -697,38 +698,11 @@ class CpuBackend final : public Backend {
       double* base = &at(m, k, 0, 0);
       const lapack_int info =
           m.rows == 0 ? 0
-                      : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', static_cast<lapack_int>(m.rows), base,
-                                            static_cast<lapack_int>(m.ld));
-      if (!upper_factor) return info == 0 ? 1.0 : 0.0;
-      // Block by block through a local buffer, so that every access runs along a column: the strided
-      // writes of a plain transpose cost 2.5x as much at n = 1024.
-      constexpr std::int64_t kBlock = 32;
-      double block[kBlock * kBlock];
-      for (std::int64_t jb = 0; jb < m.cols; jb += kBlock) {
-        const std::int64_t w = std::min(kBlock, m.cols - jb);
-        for (std::int64_t ib = jb; ib < m.rows; ib += kBlock) {
-          const std::int64_t h = std::min(kBlock, m.rows - ib);
-          if (ib == jb) {
-            for (std::int64_t j = jb; j < jb + w; ++j)
-              for (std::int64_t i = j + 1; i < jb + w; ++i) {
-                at(m, k, j, i) = at(m, k, i, j);
-                at(m, k, i, j) = 0.0;
-              }
-            continue;
-          }
-          for (std::int64_t j = 0; j < w; ++j) {
-            double* lower = &at(m, k, ib, jb + j);
-            for (std::int64_t i = 0; i < h; ++i) {
-              block[j + i * kBlock] = lower[i];
-              lower[i] = 0.0;
-            }
-          }
-          for (std::int64_t i = 0; i < h; ++i) {
-            double* upper = &at(m, k, jb, ib + i);
-            for (std::int64_t j = 0; j < w; ++j) upper[j] = block[j + i * kBlock];
-          }
-        }
-      }
+                      : LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, upper_factor ? 'U' : 'L', static_cast<lapack_int>(m.rows),
+                                            base, static_cast<lapack_int>(m.ld));
+      if (upper_factor)
+        for (std::int64_t j = 0; j < m.cols; ++j)
+          for (std::int64_t i = j + 1; i < m.rows; ++i) at(m, k, i, j) = 0.0;
       return info == 0 ? 1.0 : 0.0;
     });
   }
@@ -851,8 +825,8 @@ class CpuBackend final : public Backend {
     for (std::int64_t j = 0; j < m.cols; ++j)
       for (std::int64_t i = 0; i < m.rows; ++i) f(at(m, k, i, j), i, j);
   }
-  // A sum of squares in double over contiguous runs, in kLanes independent partial sums (one dependent
-  // chain of additions is latency-bound: about 4x slower than the loads at n = 256).
+  // A sum of squares in double over contiguous runs, in kLanes independent partial sums: one dependent
+  // chain of additions is latency-bound (n = 256, f64: 65 us against 19 us in 8 lanes; n = 1024: 2x).
   struct SumOfSquares {
     static constexpr int kLanes = 8;
     double lane[kLanes] = {};
@@ -872,8 +846,8 @@ class CpuBackend final : public Backend {
   // M <- (M + M^T) / 2 in tiles of the lower triangle with their mirror images, each value rounded once to
   // the storage format; with `measured`, measured(k, trace, sum of squares) of every symmetrised member.
   // Small tiles: a tile's mirror is read with a stride of ld, and for power-of-two ld the lines of a large
-  // tile fall into a few cache sets and evict each other (64-wide tiles ran 2-4x slower than 16-wide ones
-  // at n = 256, 512 and 1024, and the same at n = 1000).
+  // tile fall into a few cache sets and evict each other (64-wide tiles ran 4-5x slower than 16-wide ones
+  // at n = 256, 1.7x at n = 512 and 1024, and the same at n = 1000).
   template <class Measured = std::nullptr_t>
   void symmetric_sweep(Mat& m, Measured measured) {
     constexpr std::int64_t kTile = 16;

@@ -144,8 +144,7 @@ TEST_P(Backend, SymmetrizeAndMeasureMatchesSeparatePasses) {
 }
 
 // cholesky (f64 only): the factor U^T U = M (upper triangular, strictly lower part zeroed) of a positive
-// definite member, the flag 0 for an indefinite one (cholesky_completes: the same flags). Across the blocks
-// of the factor's transpose.
+// definite member, the flag 0 for an indefinite one (cholesky_completes: the same flags).
 TEST_P(Backend, CholeskyFactorsAndTellsIndefinite) {
   auto be = pe::detail::make_cpu_backend(GetParam(), pe::ComputeMode::native);
   const std::int64_t n = 37;
