@@ -156,7 +156,6 @@ std::vector<double> certified_lambda_max(Backend& backend, const Mat& a, const s
   const std::vector<double> estimate = estimated_lambda_max(backend, a, ws);
   std::vector<double> bound(nb, 1.0);
   std::vector<bool> pending = wanted;
-  bool first_round = true;
   for (double f : {kUpperMargin, 1.25}) {
     std::vector<double> sigma(nb, 0.0);
     bool any = false;
@@ -168,8 +167,7 @@ std::vector<double> certified_lambda_max(Backend& backend, const Mat& a, const s
     }
     if (!any) break;
     // The first round finds A_n still in the factor's buffer (the power iteration only read it).
-    if (!first_round) wide.import_from(backend, a, ws.factor);
-    first_round = false;
+    if (f != kUpperMargin) wide.import_from(backend, a, ws.factor);
     wide.axpby_identity(std::vector<double>{-1.0}, &ws.factor, {}, nullptr, sigma, ws.factor);  // sigma I - A_n
     wide.cholesky_completes(ws.factor, kFactorised);
     const std::vector<double> ok = wide.fetch_scalars()[kFactorised];

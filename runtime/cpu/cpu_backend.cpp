@@ -623,14 +623,12 @@ class CpuBackend final : public Backend {
     check_mat("max_asymmetry M", m);
     check_square("max_asymmetry M", m);
     std::vector<double> magnitude(static_cast<std::size_t>(m.batch), 0.0);
-    // Tiles, so that the transposed reads stay in cache for large n (small ones: see symmetric_sweep).
-    constexpr std::int64_t kTile = 16;
     reduce(slot, m, [&](std::int64_t k) {
       double worst = 0, largest = 0;
       bool finite = true;
-      for (std::int64_t j0 = 0; j0 < m.cols; j0 += kTile)
-        for (std::int64_t i0 = j0; i0 < m.rows; i0 += kTile) {
-          const std::int64_t j1 = std::min(j0 + kTile, m.cols), i1 = std::min(i0 + kTile, m.rows);
+      for (std::int64_t j0 = 0; j0 < m.cols; j0 += kMirrorTile)
+        for (std::int64_t i0 = j0; i0 < m.rows; i0 += kMirrorTile) {
+          const std::int64_t j1 = std::min(j0 + kMirrorTile, m.cols), i1 = std::min(i0 + kMirrorTile, m.rows);
           for (std::int64_t j = j0; j < j1; ++j)
             for (std::int64_t i = std::max(i0, j); i < i1; ++i) {
               const double lower = static_cast<double>(at(m, k, i, j)), upper = static_cast<double>(at(m, k, j, i));
@@ -843,22 +841,24 @@ class CpuBackend final : public Backend {
     }
   };
 
+  // The tile width of the loops that visit the lower triangle with its mirror image (symmetric_sweep,
+  // max_asymmetry). Small: a tile's mirror is read with a stride of ld, and for power-of-two ld the lines
+  // of a large tile fall into a few cache sets and evict each other (64-wide tiles ran 4-5x slower than
+  // 16-wide ones at n = 256, 1.7x at n = 512 and 1024, and the same at n = 1000).
+  static constexpr std::int64_t kMirrorTile = 16;
+
   // M <- (M + M^T) / 2 in tiles of the lower triangle with their mirror images, each value rounded once to
   // the storage format; with `measured`, measured(k, trace, sum of squares) of every symmetrised member.
-  // Small tiles: a tile's mirror is read with a stride of ld, and for power-of-two ld the lines of a large
-  // tile fall into a few cache sets and evict each other (64-wide tiles ran 4-5x slower than 16-wide ones
-  // at n = 256, 1.7x at n = 512 and 1024, and the same at n = 1000).
   template <class Measured = std::nullptr_t>
   void symmetric_sweep(Mat& m, Measured measured) {
-    constexpr std::int64_t kTile = 16;
     constexpr bool measure = !std::is_same_v<Measured, std::nullptr_t>;
     auto sweep = [&](auto round) {
       for (std::int64_t k = 0; k < m.batch; ++k) {
         SumOfSquares squares;
         double diagonal_sum = 0;
-        for (std::int64_t jb = 0; jb < m.cols; jb += kTile)
-          for (std::int64_t ib = jb; ib < m.rows; ib += kTile)
-            for (std::int64_t j = jb; j < std::min(jb + kTile, m.cols); ++j) {
+        for (std::int64_t jb = 0; jb < m.cols; jb += kMirrorTile)
+          for (std::int64_t ib = jb; ib < m.rows; ib += kMirrorTile)
+            for (std::int64_t j = jb; j < std::min(jb + kMirrorTile, m.cols); ++j) {
               if (ib == jb) {
                 const double d = static_cast<double>(at(m, k, j, j));
                 diagonal_sum += d;
@@ -867,7 +867,7 @@ class CpuBackend final : public Backend {
               T* column = &at(m, k, 0, j);
               T* row = &at(m, k, j, 0);
               double pairs[2] = {0, 0};
-              for (std::int64_t i = std::max(ib, j + 1); i < std::min(ib + kTile, m.rows); ++i) {
+              for (std::int64_t i = std::max(ib, j + 1); i < std::min(ib + kMirrorTile, m.rows); ++i) {
                 const T v = round(0.5 * (static_cast<double>(column[i]) + static_cast<double>(row[i * m.ld])));
                 column[i] = v;
                 row[i * m.ld] = v;
@@ -886,11 +886,6 @@ class CpuBackend final : public Backend {
       sweep([this](double v) { return store(v); });
   }
 
-  template <class F>
-  static void for_each_const(const Mat& m, std::int64_t k, F&& f) {
-    for (std::int64_t j = 0; j < m.cols; ++j)
-      for (std::int64_t i = 0; i < m.rows; ++i) f(at(m, k, i, j));
-  }
   static double max_row_sum(const Mat& m, std::int64_t k, bool minus_identity) {
     std::vector<double> sums(static_cast<std::size_t>(m.rows), 0.0);
     for (std::int64_t j = 0; j < m.cols; ++j)
