@@ -318,6 +318,7 @@ void Driver::evaluate_checks(const std::vector<std::vector<double>>& collected, 
   const bool polar = shape_.form == ResidualForm::recomputed_gram;
   const int total = pending_.total;
   result.diverged = false;
+  result.nonfinite = false;
   result.reason.clear();
   result.estimated_residual = 0;
   const auto slot = [&](int index) -> const std::vector<double>& {
@@ -334,7 +335,7 @@ void Driver::evaluate_checks(const std::vector<std::vector<double>>& collected, 
       const Interval v = c.interval[k];
       const std::string where = "after step " + std::to_string(c.step) + " (batch member " + std::to_string(k) + ")";
       if (!std::isfinite(mean) || !std::isfinite(rms)) {
-        result.diverged = true;
+        result.diverged = result.nonfinite = true;
         result.reason = "non-finite values in the residual " + where;
       } else if (mean > v.hi + kCheckSlack || rms > v.hi + kCheckSlack || mean < v.lo - kCheckSlack || mean <= 0) {
         result.diverged = true;
@@ -349,7 +350,7 @@ void Driver::evaluate_checks(const std::vector<std::vector<double>>& collected, 
   result.result_nonfinite = false;
   for (std::size_t k = 0; k < bad.size(); ++k)
     if (bad[k] > 0) {
-      result.result_nonfinite = true;
+      result.result_nonfinite = result.nonfinite = true;
       if (result.diverged) continue;
       result.diverged = true;
       result.reason = "non-finite values in the result (batch member " + std::to_string(k) + ")";

@@ -60,6 +60,7 @@ struct DriverResult {
   double model_eps = 0;           // worst member: the model's bound of the result
   double estimated_residual = 0;  // worst member: |1 - mean eigenvalue| of the last residual formed
   bool result_nonfinite = false;   // the result holds non-finite values (then diverged is true too)
+  bool nonfinite = false;          // a residual or the result held non-finite values (then diverged is true too)
 };
 
 class Driver {

@@ -511,6 +511,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   const int extra = (b_desc_ && !z) ? 1 : 0;
   const bool direct = z != nullptr;
   bool diverged = pre.not_positive_definite;
+  bool nonfinite = false;
   std::string reason = pre.failure;
   if (!diverged) {
     if (max_gemms > 0 && max_gemms - extra <= 0)
@@ -549,6 +550,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
                              " storage (" + format_number(plan.final_bound) +
                              "); the iteration stopped where another step would not lower it");
     diverged = it.diverged;
+    nonfinite = it.nonfinite;
     reason = it.reason;
     if (!diverged && direct && pre.diagonal) be_->diag_scale(&pre.d, *z, nullptr);  // Z = D Z_n
   }
@@ -567,7 +569,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     if (!allowed) {
       report.status = Status::diverged;
       report.notes.push_back("the iteration diverged (" + reason + ") and options.fallback is never");
-      if (reason.find("non-finite") != std::string::npos)
+      if (nonfinite)
         throw Error("the iteration diverged with non-finite values (" + reason + ") and options.fallback is never");
     } else {
       // The exact root of A_n in double with the same final scaling.
@@ -921,7 +923,7 @@ Report RootEngine::collect() {
   report.estimated_residual = it.estimated_residual;
   if (it.diverged) {
     report.status = Status::diverged;
-    if (it.result_nonfinite || it.reason.find("non-finite") != std::string::npos)
+    if (it.nonfinite)
       throw Error("the iteration diverged (" + it.reason + ") and left non-finite values" +
                   (it.result_nonfinite ? " in the result" : "") +
                   "; an enqueued run has no fallback: check lambda_min_hint and lambda_max_hint");

@@ -184,6 +184,44 @@ TEST_P(Fallback, InjectedFaultTriggersExactRoot) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, Fallback, ::testing::Values("nan", "inf", "blowup"));
 
+// Without a fallback, a divergence that left non-finite values anywhere (a residual or the result) is a
+// pe::Error, never a returned NaN; one the trace checks caught with finite values is Status::diverged.
+// "blowup_then_nan": the first failed check is the interval's, and the NaN written a step later reaches
+// the result, which must still be refused.
+TEST(NoFallback, NonFiniteDivergenceThrowsFiniteOneIsAStatus) {
+  PE_REQUIRE_TABLES();
+  const std::int64_t n = 40;
+  const auto a = pe_test::spd(n, 1e4, Spectrum::spread, 8);
+  for (const std::string fault : {"nan", "blowup", "blowup_then_nan"}) {
+    pe::Options o;
+    o.p = 2;
+    o.fallback = pe::Fallback::never;
+    o.on_step = [&](pe::StepEvent& ev) {
+      if (ev.y.empty()) return;
+      const bool blowup = fault != "nan" && ev.step == 1;
+      const bool nan = (fault == "nan" && ev.step == 1) || (fault == "blowup_then_nan" && ev.step == 2);
+      if (blowup)
+        for (double& v : ev.y) v *= 3;
+      if (nan) ev.y[5] = std::numeric_limits<double>::quiet_NaN();
+      ev.write_back_y = blowup || nan;
+    };
+    std::vector<double> x(a.size());
+    if (fault == "blowup") {
+      const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+      EXPECT_EQ(r.status, pe::Status::diverged);
+      EXPECT_FALSE(r.fallback);
+      continue;
+    }
+    try {
+      pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+      ADD_FAILURE() << fault << ": a divergence with non-finite values returned";
+    } catch (const pe::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << fault << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("fallback is never"), std::string::npos) << fault << ": " << e.what();
+    }
+  }
+}
+
 // The GEMM budget is a hard limit for every mode; a larger budget never gives a worse bound.
 TEST(Budget, NeverExceeded) {
   PE_REQUIRE_TABLES();
