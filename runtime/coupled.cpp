@@ -20,13 +20,14 @@ StepBuffers allocate_step_buffers(Backend& backend, std::int64_t n, std::int64_t
   return b;
 }
 
-int form_q(Backend& backend, const Mat& y, int degree, const QCoefficients& c, StepBuffers& buffers, Mat& q) {
+int form_q(Backend& backend, const Mat& y, int degree, const QCoefficients& c, StepBuffers& buffers, Mat& q,
+           bool square_ready) {
   if (degree < 1 || degree > kMaxDegree) throw Error("internal: form_q of degree " + std::to_string(degree));
   if (degree == 1) {
     backend.axpby_identity(c[1], &y, c[1], nullptr, c[0], q);
     return q_form_gemms(degree);
   }
-  backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
+  if (!square_ready) backend.gemm(Op::N, Op::N, 1.0, y, y, 0.0, buffers.y2);
   if (degree == 2) {
     backend.axpby_identity(c[1], &y, c[2], &buffers.y2, c[0], q);
     return q_form_gemms(degree);

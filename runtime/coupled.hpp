@@ -31,8 +31,11 @@ StepBuffers allocate_step_buffers(Backend& backend, std::int64_t n, std::int64_t
 
 // q <- c_0 I + c_1 Y + ... + c_d Y^d per member. Paterson-Stockmeyer with block size 2:
 //   degree 1: c_0 I + c_1 Y (no product); 2: with Y^2 (one product);
-//   3, 4: (c_0 I + c_1 Y) + Y^2 (c_2 I + c_3 Y + c_4 Y^2) (two products). GEMM count: q_form_gemms(degree).
-int form_q(Backend& backend, const Mat& y, int degree, const QCoefficients& c, StepBuffers& buffers, Mat& q);
+//   3, 4: (c_0 I + c_1 Y) + Y^2 (c_2 I + c_3 Y + c_4 Y^2) (two products). GEMM count: q_form_gemms(degree),
+// which counts the Y^2 product also when square_ready says buffers.y2 already holds it (formed earlier by
+// the same product, on the same operands: Driver::form_first_square).
+int form_q(Backend& backend, const Mat& y, int degree, const QCoefficients& c, StepBuffers& buffers, Mat& q,
+           bool square_ready = false);
 
 // Y <- q^p Y (q and Y commute): p = 1: q Y; even p = 2m: q^m Y q^m; odd p = 2m + 1: q (q^m Y q^m).
 // GEMM count: residual_update_gemms(p).

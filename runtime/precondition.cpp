@@ -278,6 +278,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
   out.shift.assign(nb, 0.0);
   out.l0.assign(nb, 0.0);
   out.l0_rigorous.assign(nb, false);
+  out.upper_proven.assign(nb, false);
   if (s.ridge != 0) backend.add_diagonal(std::vector<double>{s.ridge}, a);
 
   out.diagonal = s.mode == Precond::jacobi || s.mode == Precond::ruiz || s.mode == Precond::aol;
@@ -372,6 +373,7 @@ Preconditioned precondition_spd(Backend& backend, Mat& a, const std::vector<doub
       for (std::size_t k = 0; k < nb; ++k) {
         out.scale[k] *= tighten[k];
         inv[k] = 1 / tighten[k];
+        out.upper_proven[k] = tighten[k] < 1;
       }
       backend.scale(inv, a);
     }
@@ -445,6 +447,7 @@ Preconditioned precondition_from_hints(Backend& backend, Mat& a, const PrecondSe
   out.scale.assign(nb, s.lambda_max_hint + s.ridge);
   out.l0.assign(nb, std::min(1.0, (s.lambda_min_hint + s.ridge) / (s.lambda_max_hint + s.ridge)));
   out.l0_rigorous.assign(nb, false);
+  out.upper_proven.assign(nb, false);
   out.l0_source = "lambda_min_hint";
   // Where the hints hold, every diagonal entry of A_n is at least l0; below the storage's smallest normal
   // the small eigenvalues could underflow, which precondition_spd refuses from the diagonal itself.

@@ -49,6 +49,7 @@ struct Preconditioned {
   Mat d;                      // n x 1 x batch when diagonal
   std::vector<double> l0;     // per member
   std::vector<bool> l0_rigorous;
+  std::vector<bool> upper_proven;  // per member: a Cholesky factorisation proved lambda_max(A_n) near its estimate
   std::string l0_source;      // of the worst member: gershgorin | lambda_min_hint | kappa_hint | cholesky_estimate
   // Set when the Cholesky factorisation of A_n failed: A is not numerically positive definite.
   bool not_positive_definite = false;

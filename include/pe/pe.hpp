@@ -96,6 +96,9 @@ struct Options {
   // runtime bounds both ends of the spectrum by Cholesky factorisations in double on the plan's device
   // (LAPACK on the CPU, cuSOLVER on a GPU: the host sees a few numbers per member): about three n^3/3
   // factorisations and four synchronisations, so callers who know their spectrum should pass a hint.
+  // Without that factorisation, the upper end is min(||A||_inf, ||A||_F, lambda_max_hint), tightened to
+  // ||A^2||_F^{1/2} (rounding included) from the first step's own product Y_0^2 where that step forms one
+  // (degree >= 2; f32/f64 storage with native products): no extra GEMM, one more synchronisation.
   double lambda_min_hint = 0;      // caller's lower bound of lambda_min(A) (> 0 to use)
   double kappa_hint = 0;           // caller's estimate of cond(A) (> 1 to use)
   double lambda_max_hint = 0;      // caller's upper bound of lambda_max(A) (> 0 to use; spares a norm pass)

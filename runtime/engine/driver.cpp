@@ -81,6 +81,25 @@ Driver::Driver(Backend& backend, const DriverShape& shape, Backend* elevated) : 
   }
 }
 
+Backend& Driver::form_first_square(int level, const Mat& a_n, int frobenius_slot, int square_frobenius_slot,
+                                   int asymmetry_slot, int magnitude_slot) {
+  if (level < 0 || level > 1 || !levels_[level].be || shape_.form != ResidualForm::coupled)
+    throw Error("internal: form_first_square on level " + std::to_string(level));
+  Level& l = levels_[level];
+  if (!l.buffers.y2.data) throw Error("internal: form_first_square without a Y^2 buffer (max_degree < 2)");
+  // The operands the first step would use: the storage's a_n itself, or its (exact) import one level up.
+  const Mat* y0 = &a_n;
+  if (level == 1) {
+    l.be->import_from(*levels_[0].be, a_n, l.y);
+    y0 = &l.y;
+  }
+  l.be->gemm(Op::N, Op::N, 1.0, *y0, *y0, 0.0, l.buffers.y2);
+  l.be->frobenius_norm(*y0, frobenius_slot);
+  l.be->frobenius_norm(l.buffers.y2, square_frobenius_slot);
+  l.be->max_asymmetry(*y0, asymmetry_slot, magnitude_slot);
+  return *l.be;
+}
+
 DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const Mat& a_n, const std::vector<double>& l0,
                          const std::vector<double>& final_factor, const DriverSettings& s, Mat* z) {
   const std::int64_t n = shape_.n, batch = shape_.batch;
@@ -96,12 +115,24 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
   if (total < 1 || total > 64) throw Error("internal: a plan of " + std::to_string(total) + " steps");
   if (direct && z == nullptr) throw Error("internal: direct run without Z");
   if (s.deferred && (s.renormalize || s.on_step)) throw Error("internal: a deferred run cannot renormalise or call a hook");
+  if (!s.upper.empty() && (polar || s.upper.size() != nb)) throw Error("internal: an upper end for this run");
   DriverResult result;
+  // Y_0^2 prepared by form_first_square.
+  const int square_level = s.first_square_level;
+  if (square_level >= 0 && (polar || square_level > 1 || !levels_[square_level].be))
+    throw Error("internal: a prepared Y_0^2 on level " + std::to_string(square_level));
+  bool square_used = false;
 
-  // res_scale: Y_norm = res_scale * Y (stored); x_scale: the result = x_scale * X (stored).
+  // res_scale: Y_norm = res_scale * Y (stored); x_scale: the result = x_scale * X (stored). A proven upper
+  // end t < 1 starts them at 1/t and t^{-1/p}: Y_norm = A_n / t, whose root is t^{1/p} A_n^{-1/p}.
   std::vector<Interval> iv(nb);
   std::vector<double> res_scale(nb, 1.0), x_scale(nb, 1.0);
-  for (std::size_t k = 0; k < nb; ++k) iv[k] = {l0[k], 1.0};
+  for (std::size_t k = 0; k < nb; ++k) {
+    iv[k] = {l0[k], 1.0};
+    if (s.upper.empty()) continue;
+    res_scale[k] = 1 / s.upper[k];
+    x_scale[k] = std::pow(s.upper[k], -1.0 / p);
+  }
   QCoefficients coeff;
   for (auto& c : coeff) c.assign(nb, 0.0);
   std::vector<double> a_n_host;
@@ -193,7 +224,9 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
     if (direct && last) {
       result.gemms += terminal_apply(*be, cur->y, degree, coeff, cur->z, cur->w1, cur->w2);
     } else {
-      result.gemms += form_q(*be, cur->y, degree, coeff, cur->buffers, cur->q);
+      const bool square_ready = first && degree >= 2 && square_level == (cur == &base ? 0 : 1);
+      square_used = square_used || square_ready;
+      result.gemms += form_q(*be, cur->y, degree, coeff, cur->buffers, cur->q, square_ready);
       if (!last && !polar) result.gemms += update_residual(*be, p, cur->q, cur->y, cur->buffers);
       if (direct) {
         be->gemm(Op::N, Op::N, 1.0, cur->q, cur->z, 0.0, cur->z_alt);
@@ -208,6 +241,7 @@ DriverResult Driver::run(const ScheduleSet& tables, const StepPlan& plan, const 
       }
     }
     result.steps = t + 1;
+    if (first && square_level >= 0 && !square_used) ++result.gemms;  // prepared, then not needed: still a GEMM
 
     // The model: the image of each member's interval, renormalised to [lo/hi, 1] with 1/hi folded into
     // the residual's scale and hi^{-1/p} into the result's (polar: sigma^2 scales like the residual).

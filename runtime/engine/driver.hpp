@@ -46,6 +46,12 @@ struct DriverSettings {
   std::function<void(StepEvent&)> on_step;
   bool polar_residual_ready = false;  // polar: y() already holds U_0^T U_0 (formed for the start estimate)
   int elevated_steps = 0;             // the first steps that run on the elevated backend (one level up)
+  // The coupled form's start: member k of a_n has its spectrum in upper[k] [l0[k], 1], with upper[k] <= 1 a
+  // proven bound of lambda_max(a_n) (empty: 1 for every member). Folded into the residual's and the result's
+  // scales, so a_n itself is not rescaled (and a prepared Y_0^2 stays valid).
+  std::vector<double> upper;
+  // The level (0: the storage, 1: one level up) where form_first_square left Y_0^2 for this run (-1: none).
+  int first_square_level = -1;
   // Read nothing: run() returns with the checks pending, the caller posts every level's scalars
   // (Backend::post_scalars) and later calls complete(). Needs renormalize off and no on_step hook.
   bool deferred = false;
@@ -80,6 +86,15 @@ class Driver {
   // they are complete: sets result.diverged, reason and estimated_residual. May be called again after the
   // posted values change (a replayed graph).
   void complete(DriverResult& result);
+
+  // Forms Y_0^2 = a_n a_n on `level` (0: the storage, 1: one level up), where the first step of a run()
+  // reads it (that step then skips the product and still counts it), by the product that step would run
+  // on the same operands. Also measures Y_0 for a bound of its spectrum from ||Y_0^2||_F: into the slots
+  // of that level's backend, ||Y_0||_F, ||Y_0^2||_F and max |y_ij - y_ji| with max |y_ij| (max_asymmetry).
+  // Returns that backend (the caller fetches). The caller tells the run (DriverSettings::first_square_level);
+  // a prepared square the run cannot use is counted there as a GEMM of its own.
+  Backend& form_first_square(int level, const Mat& a_n, int frobenius_slot, int square_frobenius_slot,
+                             int asymmetry_slot, int magnitude_slot);
 
   Mat& x() { return levels_[0].x; }
   Mat& y() { return levels_[0].y; }

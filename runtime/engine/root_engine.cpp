@@ -12,6 +12,7 @@
 #include "pe/detail/format.hpp"
 #include "drift.hpp"
 #include "plan/step_planner.hpp"
+#include "verify/rounding.hpp"
 #include "view_checks.hpp"
 
 namespace pe::detail {
@@ -31,6 +32,8 @@ constexpr double kElevatedCost = 2;
 // The plan cache: l0 is rounded down to a grid of 2^(1/kPlanGridSteps); a plan keeps this many choices.
 constexpr double kPlanGridSteps = 16;
 constexpr std::size_t kPlanCacheEntries = 16;
+// The ||A_n^2||_F^{1/2} upper end is used where it is below this (a smaller gain saves no step).
+constexpr double kUpperEndWorthwhile = 0.98;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -463,6 +466,73 @@ const RootEngine::PlanChoice& RootEngine::choose_plan(double l0, double target, 
   return plan_cache_.back();
 }
 
+RootEngine::UpperEnd RootEngine::tighten_upper_end(const Preconditioned& pre, std::vector<double>& l0, double target,
+                                                   int max_gemms, std::vector<std::string>& notes) {
+  UpperEnd out;
+  out.plan_l0 = *std::min_element(l0.begin(), l0.end());
+  const DType storage = be_->storage();
+  // The bound below needs products rounded as the storage's (or the level up's) own arithmetic: no
+  // reduced-precision GEMM inputs (tf32/bf16/f16 compute or storage).
+  if (be_->compute() != ComputeMode::native || (storage != DType::f32 && storage != DType::f64)) return out;
+  if (std::all_of(pre.upper_proven.begin(), pre.upper_proven.end(), [](bool proven) { return proven; })) return out;
+  // The level the first step runs on, and whether it forms Y^2 at all (degree >= 2, not a direct apply's
+  // only, terminal step).
+  auto level_using_square = [&](const PlanChoice& c) {
+    const bool uses = !c.plan.steps.empty() && c.plan.steps.front().degree >= 2 && !(direct_ && c.plan.steps.size() == 1);
+    return uses ? (c.elevated > 0 ? 1 : 0) : -1;
+  };
+  const int level = level_using_square(choose_plan(out.plan_l0, target, max_gemms));
+  if (level < 0) return out;
+  enum { kFrobeniusY = 0, kFrobeniusSquare = 1, kAsymmetry = 2, kMagnitude = 3 };
+  Backend& lb = driver_->form_first_square(level, a_n_, kFrobeniusY, kFrobeniusSquare, kAsymmetry, kMagnitude);
+  out.square_level = level;
+  const auto slots = lb.fetch_scalars();
+  // lambda_max(S) <= ||S||_2 <= ||S^2||_F^{1/2} for the symmetric part S = (Y + Y^T)/2 = Y - K of Y = A_n as
+  // stored, and ||S^2||_F <= ||Y^2||_F + 2 ||Y||_F ||K||_F + ||K||_F^2, ||K||_F <= n max|y_ij - y_ji| / 2.
+  // The computed C = fl(Y Y) has |C - Y Y| <= gamma_n |Y| |Y| + n eta entrywise (any summation order,
+  // eta: the smallest subnormal), so ||Y Y||_F <= ||C||_F + gamma_n ||Y||_F^2 + n^2 eta (taken as 2 n^3 eta). The norms are sums
+  // of squares in double (every backend), of relative error below gamma_{n^2 + 2} (u of double).
+  const double n = static_cast<double>(n_);
+  const double nu = n * unit_roundoff(lb.storage());
+  if (!(nu < 0.25)) return out;
+  const double gamma_n = verify::up(nu / (1 - nu) * (1 + 4 * verify::kUnitRoundoff));
+  const double norm_factor = verify::relative_error_factor((n * n + 2) * verify::kUnitRoundoff);
+  const double eta = lb.storage() == DType::f64 ? verify::kSmallestSubnormal : 0x1p-149;
+  const double underflow = verify::up(n * n * n * eta * 2);
+  out.t.assign(l0.size(), 1.0);
+  bool gains = false;
+  for (std::size_t k = 0; k < l0.size(); ++k) {
+    if (pre.upper_proven[k]) continue;
+    const double frobenius_y = verify::up(slots[kFrobeniusY][k] * norm_factor);
+    const double frobenius_square = verify::up(slots[kFrobeniusSquare][k] * norm_factor);
+    const double k_frobenius = verify::up(n * slots[kAsymmetry][k] / 2 * (1 + 2 * verify::kUnitRoundoff));
+    const double yy = verify::up(frobenius_square + verify::up(gamma_n * frobenius_y * frobenius_y) + underflow);
+    const double s2 = verify::up(yy + verify::up(2 * frobenius_y * k_frobenius) + verify::up(k_frobenius * k_frobenius));
+    const double t = verify::up(std::sqrt(s2) * (1 + 2 * verify::kUnitRoundoff));
+    // Not finite (overflow, a NaN the input checks let through) or no real gain: keep the upper end 1.
+    if (!(t < kUpperEndWorthwhile)) continue;
+    out.t[k] = std::max(t, l0[k]);  // (a lambda_min_hint above the bound: keep the interval non-empty)
+    gains = true;
+  }
+  if (!gains) {
+    out.t.clear();
+    return out;  // (the first step still uses the prepared square)
+  }
+  double worst_t = 1;
+  for (std::size_t k = 0; k < l0.size(); ++k) {
+    l0[k] = std::min(1.0, l0[k] / out.t[k]);
+    worst_t = std::min(worst_t, out.t[k]);
+  }
+  const double tightened_l0 = *std::min_element(l0.begin(), l0.end());
+  // The plan for the tightened l0, unless its first step would not use the square (another level, or
+  // no Y^2): the plan for the wider interval then covers the narrower one.
+  if (level_using_square(choose_plan(tightened_l0, target, max_gemms)) == level) out.plan_l0 = tightened_l0;
+  notes.push_back("the upper end of the normalised spectrum is ||A_n^2||_F^{1/2} <= " + format_number(worst_t) +
+                  " (worst member, rounding included; from the first step's product): the iteration starts from [" +
+                  format_number(tightened_l0) + ", 1] of A_n / t");
+  return out;
+}
+
 Report RootEngine::run(const Mat& a, const Mat* a_exact, const RunOverrides& overrides) {
   enqueued_.pending = false;
   if (a64_.data && !a_exact) wide_->import_from(*be_, a, a64_);
@@ -492,7 +562,18 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   std::vector<double> final_factor(nb);
   for (std::size_t k = 0; k < nb; ++k) final_factor[k] = std::pow(pre.scale[k], -1.0 / o_.p);
   Report report = started_report(pre);
-  const double worst_l0 = *std::min_element(pre.l0.begin(), pre.l0.end());
+  // GEMMs this call needs besides the iteration: the materialised apply's X B.
+  const int extra = (b_desc_ && !z) ? 1 : 0;
+  const int budget = max_gemms > 0 ? max_gemms - extra : 0;
+  std::vector<double> l0 = pre.l0;
+  UpperEnd upper;
+  upper.plan_l0 = *std::min_element(l0.begin(), l0.end());
+  if (!pre.not_positive_definite && !(max_gemms > 0 && budget <= 0)) {
+    upper = tighten_upper_end(pre, l0, target, budget, report.notes);
+    for (std::size_t k = 0; k < upper.t.size(); ++k) report.scale[k] *= upper.t[k];
+    report.l0 = l0;
+  }
+  const double worst_l0 = *std::min_element(l0.begin(), l0.end());
   report.floor_eps = root_floor_estimate(be_->storage(), o_.p, 1 / worst_l0);
   // A wider input than the storage (f64 A iterated in f32) is rounded once when stored: the root is that
   // of the rounded matrix, which moves eps against the caller's A by about u_storage kappa.
@@ -507,8 +588,6 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
                            format_number(report.floor_eps) + " that " + report.storage +
                            " storage can reach for this A (estimated from its condition number): it is unreachable");
 
-  // GEMMs this call needs besides the iteration: the materialised apply's X B.
-  const int extra = (b_desc_ && !z) ? 1 : 0;
   const bool direct = z != nullptr;
   bool diverged = pre.not_positive_definite;
   bool nonfinite = false;
@@ -518,11 +597,13 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
       throw Error("the GEMM budget (options.max_gemms = " + std::to_string(max_gemms) + ") leaves no room for the " +
                   std::to_string(extra) + " GEMM(s) this call needs besides the iteration");
     // The plan for this l0 (cached per plan: an optimiser's calls see the same few spectra).
-    const PlanChoice& chosen = choose_plan(worst_l0, target, max_gemms > 0 ? max_gemms - extra : 0);
+    const PlanChoice& chosen = choose_plan(upper.plan_l0, target, budget);
     const PlanRequest& req = chosen.request;
     const StepPlan& plan = chosen.plan;
     DriverSettings ds;
     ds.elevated_steps = chosen.elevated;
+    ds.upper = upper.t;
+    ds.first_square_level = upper.square_level;
     report.drift_eps = chosen.drift;
     if (ds.elevated_steps > 0)
       report.notes.push_back("the first " + std::to_string(ds.elevated_steps) + " step(s) ran in " +
@@ -536,7 +617,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
     ds.renormalize = o_.renormalize;
     ds.on_step = o_.on_step;
     if (direct && pre.diagonal) be_->diag_scale(&pre.d, *z, nullptr);  // Z_0 = D B
-    const DriverResult it = driver_->run(*tables_, plan, a_n_, pre.l0, final_factor, ds, z);
+    const DriverResult it = driver_->run(*tables_, plan, a_n_, l0, final_factor, ds, z);
     report.steps = it.steps;
     report.gemms = it.gemms;
     for (const PlannedStep& st : plan.steps) report.degree = std::max(report.degree, st.degree);

@@ -109,6 +109,17 @@ class RootEngine {
     bool input_rounded = false;
   };
   const PlanChoice& choose_plan(double l0, double target, int max_gemms);
+  // The upper end from the first step's own product: where no Cholesky factorisation proved lambda_max(A_n),
+  // forms Y_0^2 = A_n^2 where the first step will read it and takes t = ||A_n^2||_F^{1/2} (rounding
+  // included) as a bound of lambda_max(A_n). Returns t per member (empty where no member gains), having
+  // divided l0 by it; plan_l0 is the l0 to plan from, such that the plan's first step uses the prepared square.
+  struct UpperEnd {
+    std::vector<double> t;
+    double plan_l0 = 0;
+    int square_level = -1;  // where Y_0^2 was formed (DriverSettings::first_square_level)
+  };
+  UpperEnd tighten_upper_end(const Preconditioned& pre, std::vector<double>& l0, double target, int max_gemms,
+                             std::vector<std::string>& notes);
 
   Options o_;
   MatrixDesc a_desc_;

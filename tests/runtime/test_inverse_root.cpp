@@ -400,6 +400,81 @@ TEST(Precondition, LowerBoundSources) {
   EXPECT_TRUE(r.certified);
 }
 
+// Where no Cholesky factorisation bounds lambda_max (a lower-end hint, Gershgorin), the first step's own
+// product Y_0^2 = A_n^2 gives ||A_n^2||_F^{1/2} >= lambda_max(A_n) for no extra GEMM. Its bound must hold
+// (the reported scale, what A was divided by in the end, at or above lambda_max(A) = 1, rounding of A's
+// storage included), be that norm to within rounding, and cost nothing: a run told that scale as
+// lambda_max_hint (where the product then gains nothing) needs exactly the same GEMMs.
+TEST(Precondition, UpperEndFromTheFirstStepsSquare) {
+  PE_REQUIRE_TABLES();
+  int tightened_runs = 0, tightened_one_level_up = 0;
+  for (pe::DType storage : {pe::DType::f64, pe::DType::f32})
+    for (int p : {1, 2, 4})
+      for (Spectrum kind : {Spectrum::spread, Spectrum::clustered_low, Spectrum::clustered_high}) {
+        const std::int64_t n = 96;
+        const auto a = pe_test::spd(n, 1e4, kind, 40 + static_cast<std::uint64_t>(p));  // spectrum in [1e-4, 1]
+        const auto a2 = pe::reference::multiply(a, a, n, n, n);
+        double square_norm = 0;
+        for (double v : a2) square_norm += v * v;
+        const double bound = std::pow(square_norm, 0.25);  // ||A^2||_F^{1/2}
+        const std::string where = std::string(pe::to_string(storage)) + " p=" + std::to_string(p) + " " + name(kind);
+        pe::Options o;
+        o.p = p;
+        o.target = storage == pe::DType::f64 ? 1e-8 : 1e-3;
+        o.lambda_min_hint = 1e-4;
+        o.storage = storage;
+        o.storage_from_input = false;
+        std::vector<double> x(a.size());
+        const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
+        const bool tightened = std::any_of(r.notes.begin(), r.notes.end(), [](const std::string& note) {
+          return note.find("||A_n^2||_F^{1/2}") != std::string::npos;
+        });
+        // The cheap norms are min(||A||_inf, ||A||_F); for the log-spaced spectrum the square's bound is well
+        // below them (where one eigenvalue dominates, ||A||_F is already within 2 %: no gain, not used).
+        // Only a first step of degree >= 2 forms the square.
+        const bool first_forms_square = r.intervals.front().degree >= 2;
+        if (kind == Spectrum::spread && first_forms_square) {
+          EXPECT_TRUE(tightened) << where;
+        }
+        if (tightened) {
+          ++tightened_runs;
+          const bool elevated = std::any_of(r.notes.begin(), r.notes.end(), [](const std::string& note) {
+            return note.find("step(s) ran in f64") != std::string::npos;
+          });
+          if (elevated) ++tightened_one_level_up;
+        }
+        const double u = storage == pe::DType::f64 ? 0x1p-53 : 0x1p-24;
+        EXPECT_GE(r.scale.at(0), 1.0 - 4 * u) << where;
+        if (tightened) {
+          EXPECT_LE(r.scale.at(0), bound * (1 + 1e-3)) << where;
+        }
+        EXPECT_NEAR(r.l0.at(0), 1e-4 / r.scale.at(0), 1e-12) << where;
+        ASSERT_TRUE(r.certified) << where;
+        EXPECT_LE(pe::reference::relative_error(x, pe::reference::inverse_root(a, n, p)),
+                  pe_test::predicted_relative_error(*r.verified_eps, p) + 1e-9) << where;
+
+        // Told the same scale, the run plans from the same l0: the same GEMMs, the square no longer used.
+        pe::Options told = o;
+        told.lambda_max_hint = r.scale.at(0);
+        std::vector<double> x_told(a.size());
+        const pe::Report rt = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x_told, n, n), told);
+        EXPECT_EQ(rt.gemms, r.gemms) << where;
+        EXPECT_EQ(rt.steps, r.steps) << where;
+
+        // A plan gives the one-shot call's result bit for bit.
+        pe::RootPlan plan(pe::MatrixDesc{n, n, 1, pe::DType::f64}, o);
+        std::vector<double> x_plan(a.size());
+        for (int repeat = 0; repeat < 2; ++repeat) {
+          const pe::Report rp = plan.execute(pe_test::view(a, n, n), pe_test::out(x_plan, n, n));
+          EXPECT_EQ(rp.gemms, r.gemms) << where;
+          EXPECT_EQ(x_plan, x) << where;
+        }
+      }
+  // The bound was used, also where the first step runs one level up (f32 storage, square formed in f64).
+  EXPECT_GE(tightened_runs, 4);
+  EXPECT_GE(tightened_one_level_up, 1);
+}
+
 // (c A)^{-1/p} = c^{-1/p} A^{-1/p}: scaling by a power of two is exact, so results for entries near the
 // ends of the double range must meet the same bound as for A itself (sums of their squares alone would
 // underflow to 0 or overflow to inf). A norm whose reciprocal overflows is an error naming the norm.
