@@ -32,6 +32,7 @@
 #include "backend_factory.hpp"
 #include "formats.hpp"
 #include "pe/types.hpp"
+#include "zeroed_buffer.hpp"
 
 namespace pe::detail {
 namespace {
@@ -112,8 +113,8 @@ class CpuBackend final : public Backend {
                   std::to_string(batch));
     const std::int64_t ld = std::max<std::int64_t>(1, rows);
     const std::int64_t stride = ld * cols;
-    auto& buf = buffers_.emplace_back(static_cast<std::size_t>(std::max<std::int64_t>(1, stride * batch)), T(0));
-    return Mat{buf.data(), rows, cols, ld, batch, stride};
+    const auto& buf = buffers_.emplace_back(static_cast<std::size_t>(std::max<std::int64_t>(1, stride * batch)) * sizeof(T));
+    return Mat{static_cast<T*>(buf.data()), rows, cols, ld, batch, stride};
   }
 
   void upload(const HostMat& src, Mat& dst) override {
@@ -1013,7 +1014,7 @@ class CpuBackend final : public Backend {
   const Format format_;          // what every stored value is rounded to
   const Format product_format_;  // what GEMM operands are rounded to (tf32 for compute tf32)
   std::vector<T> product_a_, product_b_;  // rounded GEMM operands (tf32)
-  std::list<std::vector<T>> buffers_;
+  std::list<ZeroedBuffer> buffers_;
   std::map<int, std::vector<double>> slots_;
   std::vector<std::vector<double>> posted_;
   std::vector<double> scratch_;

@@ -295,4 +295,22 @@ TEST(BackendImport, ConvertsBetweenStorageDtypesOfTheSameKind) {
   EXPECT_THROW(narrow->import_from(*wide, w, wrong), pe::Error);
 }
 
+// Buffers read zero when allocated, also where a released buffer's memory is handed out again (from
+// 32 MiB up the CPU backend reuses released mappings of the same size: runtime/cpu/zeroed_buffer.hpp).
+TEST(BackendAllocate, BuffersStartZeroAlsoWhenReused) {
+  const std::int64_t rows = 2048, cols = 2048;  // 32 MiB in f64
+  for (int round = 0; round < 3; ++round) {
+    auto be = pe::detail::make_cpu_backend(pe::DType::f64, pe::ComputeMode::native);
+    Mat small = be->allocate(3, 3, 1), large = be->allocate(rows, cols, 1);
+    for (const Mat* m : {&small, &large}) {
+      const std::vector<double> values = down(*be, *m);
+      std::size_t nonzero = 0;
+      for (double v : values) nonzero += v != 0;
+      EXPECT_EQ(nonzero, 0u) << "round " << round << ", " << m->rows << " x " << m->cols;
+    }
+    std::vector<double> fill(static_cast<std::size_t>(rows * cols), 7.0);
+    up(*be, fill, large);  // every entry written before the buffer is released
+  }
+}
+
 }  // namespace
