@@ -16,6 +16,10 @@
 // Inputs must be finite and representable in the storage dtype; a result that is not finite (not
 // representable in the output's dtype) is a pe::Error, never returned. After an error the contents of
 // the output views are unspecified.
+//
+// Memory (CPU): a plan holds its workspace for its lifetime. Buffers of 64 KiB and more that a plan (or a
+// one-shot call) releases stay mapped, up to 1 GiB per process, for the next plan of the same sizes, so that
+// repeated one-shot calls do not touch fresh memory every time (runtime/cpu/zeroed_buffer.hpp).
 #pragma once
 
 #include <cstdint>

@@ -17,8 +17,9 @@ namespace pe::detail {
 namespace {
 
 #if defined(__linux__)
-constexpr std::size_t kMappedFrom = std::size_t{32} << 20;  // glibc's largest mmap threshold
+constexpr std::size_t kMappedFrom = std::size_t{64} << 10;
 constexpr std::size_t kPoolBytes = std::size_t{1} << 30;
+constexpr std::size_t kPoolEntries = 4096;  // far below the kernel's default limit of 65530 mappings
 
 // Released mappings, oldest first. Leaked on purpose: a buffer may be released during static destruction.
 struct Pool {
@@ -55,7 +56,7 @@ void give_to_pool(void* data, std::size_t bytes) {
     Pool& p = pool();
     std::lock_guard<std::mutex> lock(p.mutex);
     if (bytes <= kPoolBytes) {
-      while (p.bytes + bytes > kPoolBytes) {
+      while (p.bytes + bytes > kPoolBytes || p.free.size() >= kPoolEntries) {
         evicted.push_back(p.free.front());
         p.bytes -= p.free.front().second;
         p.free.pop_front();
