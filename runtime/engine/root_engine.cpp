@@ -527,9 +527,10 @@ RootEngine::UpperEnd RootEngine::tighten_upper_end(const Preconditioned& pre, st
   // The plan for the tightened l0, unless its first step would not use the square (another level, or
   // no Y^2): the plan for the wider interval then covers the narrower one.
   if (level_using_square(choose_plan(tightened_l0, target, max_gemms)) == level) out.plan_l0 = tightened_l0;
-  notes.push_back("the upper end of the normalised spectrum is ||A_n^2||_F^{1/2} <= " + format_number(worst_t) +
-                  " (worst member, rounding included; from the first step's product): the iteration starts from [" +
-                  format_number(tightened_l0) + ", 1] of A_n / t");
+  notes.push_back("the upper end of the normalised spectrum A_n came from the first step's product: lambda_max(A_n) <= t = "
+                  "||A_n^2||_F^{1/2} (rounding included), down to t = " + format_number(worst_t) +
+                  " over the members; the iteration ran on A_n / t from l0 = " + format_number(tightened_l0) +
+                  " (worst member)");
   return out;
 }
 
