@@ -490,8 +490,9 @@ RootEngine::UpperEnd RootEngine::tighten_upper_end(const Preconditioned& pre, st
   // lambda_max(S) <= ||S||_2 <= ||S^2||_F^{1/2} for the symmetric part S = (Y + Y^T)/2 = Y - K of Y = A_n as
   // stored, and ||S^2||_F <= ||Y^2||_F + 2 ||Y||_F ||K||_F + ||K||_F^2, ||K||_F <= n max|y_ij - y_ji| / 2.
   // The computed C = fl(Y Y) has |C - Y Y| <= gamma_n |Y| |Y| + n eta entrywise (any summation order,
-  // eta: the smallest subnormal), so ||Y Y||_F <= ||C||_F + gamma_n ||Y||_F^2 + n^2 eta (taken as 2 n^3 eta). The norms are sums
-  // of squares in double (every backend), of relative error below gamma_{n^2 + 2} (u of double).
+  // eta: the smallest subnormal), so ||Y Y||_F <= ||C||_F + gamma_n ||Y||_F^2 + n^2 eta (taken as 2 n^3 eta).
+  // The norms are sums of squares in double (every backend), of relative error below gamma_{n^2 + 2}
+  // (u of double).
   const double n = static_cast<double>(n_);
   const double nu = n * unit_roundoff(lb.storage());
   if (!(nu < 0.25)) return out;
@@ -594,7 +595,7 @@ Report RootEngine::run_checked(const Mat& a, const Matrix* caller, const RunOver
   bool nonfinite = false;
   std::string reason = pre.failure;
   if (!diverged) {
-    if (max_gemms > 0 && max_gemms - extra <= 0)
+    if (max_gemms > 0 && budget <= 0)
       throw Error("the GEMM budget (options.max_gemms = " + std::to_string(max_gemms) + ") leaves no room for the " +
                   std::to_string(extra) + " GEMM(s) this call needs besides the iteration");
     // The plan for this l0 (cached per plan: an optimiser's calls see the same few spectra).

@@ -36,6 +36,12 @@ struct Case {
   pe::DType storage;
 };
 
+// Whether one of the report's notes contains `text`.
+bool has_note(const pe::Report& r, const std::string& text) {
+  return std::any_of(r.notes.begin(), r.notes.end(),
+                     [&](const std::string& note) { return note.find(text) != std::string::npos; });
+}
+
 // Test names like p2_k1e4_n64_spread_f64 (snprintf: GCC 12 warns falsely on "literal" + std::string).
 std::string case_name(int p, double kappa, std::int64_t n, Spectrum s, const char* dtype) {
   char buf[96];
@@ -426,9 +432,7 @@ TEST(Precondition, UpperEndFromTheFirstStepsSquare) {
         o.storage_from_input = false;
         std::vector<double> x(a.size());
         const pe::Report r = pe::inverse_root(pe_test::view(a, n, n), pe_test::out(x, n, n), o);
-        const bool tightened = std::any_of(r.notes.begin(), r.notes.end(), [](const std::string& note) {
-          return note.find("||A_n^2||_F^{1/2}") != std::string::npos;
-        });
+        const bool tightened = has_note(r, "||A_n^2||_F^{1/2}");
         // The cheap norms are min(||A||_inf, ||A||_F); for the log-spaced spectrum the square's bound is well
         // below them (where one eigenvalue dominates, ||A||_F is already within 2 %: no gain, not used).
         // Only a first step of degree >= 2 forms the square.
@@ -438,10 +442,7 @@ TEST(Precondition, UpperEndFromTheFirstStepsSquare) {
         }
         if (tightened) {
           ++tightened_runs;
-          const bool elevated = std::any_of(r.notes.begin(), r.notes.end(), [](const std::string& note) {
-            return note.find("step(s) ran in f64") != std::string::npos;
-          });
-          if (elevated) ++tightened_one_level_up;
+          if (has_note(r, "step(s) ran in f64")) ++tightened_one_level_up;
         }
         const double u = storage == pe::DType::f64 ? 0x1p-53 : 0x1p-24;
         EXPECT_GE(r.scale.at(0), 1.0 - 4 * u) << where;
@@ -555,9 +556,7 @@ TEST(Iteration, UnreachableTargetStopsAtTheTablesFloor) {
     const pe::Report r = pe::inverse_root(pe_test::view(af, n, n), pe_test::out(x, n, n), o);
     EXPECT_FALSE(r.target_reached);
     EXPECT_LT(r.steps, pe::kDefaultStepLimit / 2) << "degree " << degree;
-    EXPECT_TRUE(std::any_of(r.notes.begin(), r.notes.end(),
-                            [](const std::string& s) { return s.find("below the smallest bound") != std::string::npos; }))
-        << "degree " << degree;
+    EXPECT_TRUE(has_note(r, "below the smallest bound")) << "degree " << degree;
     // Every step it took still lowered the bound: one step fewer ends higher.
     pe::Options shorter = o;
     shorter.degree = r.degree;
